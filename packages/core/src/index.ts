@@ -1,0 +1,11 @@
+/**
+ * `@ioasid/core`: the ioasid uAPI implementation ("the kernel side") and the simulated
+ * platform — physical memory, processes, PCI endpoints — that backends plug into.
+ *
+ * @packageDocumentation
+ */
+export { PhysicalMemory, type PhysicalMemoryOptions } from './platform/physical-memory.js';
+export { FailNth } from './platform/fail-nth.js';
+export { Process } from './platform/process.js';
+export { CpuPageTable } from './platform/cpu-page-table.js';
+export { parsePciName, formatPciName, parseMdevName, expandDevices, type PciAddress } from './platform/pci.js';

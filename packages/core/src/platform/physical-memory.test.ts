@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { isIoasidError } from '@ioasid/uapi';
+import { PhysicalMemory } from './physical-memory.js';
+
+describe('PhysicalMemory (contract: size, zero fill, little-endian, copies, EFAULT)', () => {
+  it('size is in bytes and defaults to 2^40', () => {
+    expect(new PhysicalMemory().size).toBe(1n << 40n);
+    expect(new PhysicalMemory({ size: 1n << 20n }).size).toBe(0x100000n);
+  });
+  it('never-written memory reads as zero anywhere below size, without allocating', () => {
+    const m = new PhysicalMemory({ size: 1n << 30n });
+    expect(m.read32((1n << 30n) - 4n)).toBe(0);
+    expect(m.read64(0x12340n)).toBe(0n);
+    expect(m.read(0x3ffffff0n, 16)).toEqual(new Uint8Array(16));
+    expect(m.framesInUse).toBe(0);
+  });
+  it('32- and 64-bit accessors are little-endian', () => {
+    const m = new PhysicalMemory({ size: 1n << 20n });
+    m.write64(0x1000n, 0x0807060504030201n);
+    expect([...m.read(0x1000n, 8)]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(m.read32(0x1000n)).toBe(0x04030201);
+    expect(m.read32(0x1004n)).toBe(0x08070605);
+    m.write32(0x2001n, 0xaabbccdd); // unaligned, crossing no page
+    expect([...m.read(0x2001n, 4)]).toEqual([0xdd, 0xcc, 0xbb, 0xaa]);
+    m.write64(0x2ffcn, 0xffeeddccbbaa9988n); // straddles a 4 KiB frame boundary
+    expect(m.read64(0x2ffcn)).toBe(0xffeeddccbbaa9988n);
+  });
+  it('read returns a copy, never a view', () => {
+    const m = new PhysicalMemory({ size: 1n << 20n });
+    m.write(0x100n, Uint8Array.of(9, 9));
+    const a = m.read(0x100n, 2);
+    a[0] = 1;
+    expect(m.read(0x100n, 2)).toEqual(Uint8Array.of(9, 9));
+  });
+  it('an access at or beyond size throws EFAULT', () => {
+    const m = new PhysicalMemory({ size: 1n << 20n });
+    for (const f of [
+      () => m.read32(1n << 20n),
+      () => m.read64((1n << 20n) - 4n),
+      () => {
+        m.write(0xffffen, Uint8Array.of(1, 2, 3));
+      },
+      () => m.read32At(2 ** 20),
+    ]) {
+      let err: unknown;
+      try {
+        f();
+      } catch (e) {
+        err = e;
+      }
+      expect(isIoasidError(err, 'EFAULT')).toBe(true);
+    }
+  });
+  it('frames are allocated zeroed, counted, and zeroed again after free', () => {
+    const m = new PhysicalMemory({ size: 1n << 24n });
+    const pfn = m.allocFrame();
+    expect(pfn).toBeGreaterThan(0);
+    expect(m.framesInUse).toBe(1);
+    m.write32(BigInt(pfn) * 4096n, 0xdead);
+    m.freeFrames(pfn);
+    expect(m.framesInUse).toBe(0);
+    const again = m.allocFrame();
+    expect(again).toBe(pfn);
+    expect(m.read32(BigInt(again) * 4096n)).toBe(0);
+    const run = m.allocFrames(512, 512);
+    expect(run % 512).toBe(0);
+    expect(m.framesInUse).toBe(513);
+  });
+  it('the fail_nth injector fails exactly the n-th allocation with ENOMEM', () => {
+    const m = new PhysicalMemory({ size: 1n << 24n });
+    m.failNth.arm(2);
+    m.allocFrame();
+    expect(() => m.allocFrame()).toThrow(/ENOMEM/);
+    expect(m.framesInUse).toBe(1);
+    m.allocFrame();
+    expect(m.framesInUse).toBe(2);
+  });
+  it('rejects sizes that are not a positive multiple of 4 KiB', () => {
+    expect(() => new PhysicalMemory({ size: 100n })).toThrow(/EINVAL/);
+  });
+});
