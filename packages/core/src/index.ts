@@ -9,3 +9,8 @@ export { FailNth } from './platform/fail-nth.js';
 export { Process } from './platform/process.js';
 export { CpuPageTable } from './platform/cpu-page-table.js';
 export { parsePciName, formatPciName, parseMdevName, expandDevices, type PciAddress } from './platform/pci.js';
+export { System, createSystem } from './system.js';
+export { Context } from './kernel/context.js';
+export { AreaTree, type Range } from './kernel/area-tree.js';
+export { PasidAllocator } from './kernel/pasid-allocator.js';
+export { normalize, intersect, subtract, covers } from './kernel/iova-ranges.js';
