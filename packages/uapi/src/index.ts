@@ -11,3 +11,4 @@ export * from './dma.js';
 export * from './platform.js';
 export * from './context.js';
 export * from './driver.js';
+export * from './guest.js';
