@@ -1,0 +1,151 @@
+/**
+ * The TCE hypercalls as the hypervisor executes them (LoPAR ch_lpar_option.xml "H_GET_TCE",
+ * "H_PUT_TCE", "H_STUFF_TCE", "H_PUT_TCE_INDIRECT"). Every check — LIOBN, count, list page,
+ * IOBA alignment and range, each TCE — happens before the first entry is stored, so an hcall
+ * that returns an error has stored nothing.
+ */
+
+import type { PhysicalMemoryLike } from '@ioasid/uapi';
+import {
+  H_FUNCTION,
+  H_GET_TCE,
+  H_HARDWARE,
+  H_P4,
+  H_PARAMETER,
+  H_PARTIAL,
+  H_PUT_TCE,
+  H_PUT_TCE_INDIRECT,
+  H_STUFF_TCE,
+  H_SUCCESS,
+  TCE_LIST_ALIGN,
+  TCE_LIST_MAX,
+  type HcallResult,
+} from '../spec/hcall.js';
+import { TCE_ENTRY_SIZE, TCE_PERM_MASK, bswap32 } from '../spec/tce.js';
+import type { TceTable } from './tce-table.js';
+
+const TWO32 = 4294967296;
+
+/** What the TCE hcalls need from the hypervisor. */
+export interface TceHcallContext {
+  /** Partition memory (TCE RPNs must lie inside it). */
+  readonly memory: PhysicalMemoryLike;
+  /** The window a LIOBN names. */
+  table(liobn: bigint): TceTable | undefined;
+  /**
+   * QEMU quirks: the low IOBA bits are masked instead of rejected, and H_STUFF_TCE has no
+   * 512-entry cap (only the table bounds it). Default (LoPAR/KVM): misaligned IOBA is
+   * H_PARAMETER, count > 512 is H_P4.
+   */
+  readonly qemuQuirks: boolean;
+}
+
+const ok = (values: readonly bigint[] = []): HcallResult => ({ ret: H_SUCCESS, values });
+const err = (ret: number): HcallResult => ({ ret, values: [] });
+
+/**
+ * Checks a TCE value for a window: no reserved bits and an address aligned to the window's
+ * page (KVM `iommu_tce_check_gpa`), and, unless it is a "page fault" (00) entry, a real page
+ * that lies inside the partition's memory (LoPAR: "non-fault TCE whose logical address is
+ * outside the partition" → H_PARAMETER).
+ */
+function tceValid(ctx: TceHcallContext, t: TceTable, hi: number, lo: number): boolean {
+  const lowMask = t.pageShift >= 32 ? 0xffffffff : 2 ** t.pageShift - 1;
+  if ((lo & lowMask & ~TCE_PERM_MASK) !== 0) return false;
+  if (t.pageShift > 32 && (hi & (2 ** (t.pageShift - 32) - 1)) !== 0) return false;
+  if ((lo & TCE_PERM_MASK) === 0) return true;
+  const addr = hi * TWO32 + ((lo & ~0xfff) >>> 0);
+  return ctx.memory.contains(addr, t.pageSize);
+}
+
+/** Resolves the IOBA to a TCE index: −1 if misaligned (without the QEMU quirk) or outside the window. */
+function ibaIndex(ctx: TceHcallContext, t: TceTable, ioba: bigint): number {
+  const mask = (1n << BigInt(t.pageShift)) - 1n;
+  if (!ctx.qemuQuirks && (ioba & mask) !== 0n) return -1;
+  return t.indexOf(ioba & ~mask);
+}
+
+function hGetTce(ctx: TceHcallContext, liobn: bigint, ioba: bigint): HcallResult {
+  const t = ctx.table(liobn);
+  if (t === undefined) return err(H_PARAMETER);
+  const index = ibaIndex(ctx, t, ioba);
+  if (index < 0) return err(H_PARAMETER);
+  const w = new Uint32Array(2);
+  t.read(ctx.memory, index, w);
+  const tce = (BigInt(w[0]!) << 32n) | BigInt(w[1]!);
+  if ((w[1]! & TCE_PERM_MASK) !== 0) {
+    const addr = w[0]! * TWO32 + ((w[1]! & ~0xfff) >>> 0);
+    // LoPAR: a valid TCE whose RPN is not in the caller's logical space → H_PARTIAL, R4 = TCE | 0xFFFFFFFFFFFFF000.
+    if (!ctx.memory.contains(addr, 4096)) return { ret: H_PARTIAL, values: [tce | 0xfffffffffffff000n] };
+  }
+  return ok([tce]);
+}
+
+function hPutTce(ctx: TceHcallContext, liobn: bigint, ioba: bigint, tce: bigint): HcallResult {
+  const t = ctx.table(liobn);
+  if (t === undefined) return err(H_PARAMETER);
+  const index = ibaIndex(ctx, t, ioba);
+  if (index < 0) return err(H_PARAMETER);
+  const hi = Number((tce >> 32n) & 0xffffffffn);
+  const lo = Number(tce & 0xffffffffn);
+  if (!tceValid(ctx, t, hi, lo)) return err(H_PARAMETER);
+  t.write(ctx.memory, index, hi, lo);
+  return ok();
+}
+
+function hStuffTce(ctx: TceHcallContext, liobn: bigint, ioba: bigint, tce: bigint, count: bigint): HcallResult {
+  const t = ctx.table(liobn);
+  if (t === undefined) return err(H_PARAMETER);
+  if (!ctx.qemuQuirks && count > BigInt(TCE_LIST_MAX)) return err(H_P4);
+  const index = ibaIndex(ctx, t, ioba);
+  if (index < 0 || count > BigInt(t.entries - index)) return err(H_PARAMETER);
+  const hi = Number((tce >> 32n) & 0xffffffffn);
+  const lo = Number(tce & 0xffffffffn);
+  if (!tceValid(ctx, t, hi, lo)) return err(H_PARAMETER);
+  const n = Number(count);
+  for (let i = 0; i < n; i++) t.write(ctx.memory, index + i, hi, lo);
+  return ok();
+}
+
+function hPutTceIndirect(ctx: TceHcallContext, liobn: bigint, ioba: bigint, list: bigint, count: bigint): HcallResult {
+  // LoPAR: a negative LIOBN selects the multi-table option, which this platform does not enable.
+  if (liobn >= 1n << 63n) return err(H_FUNCTION);
+  const t = ctx.table(liobn);
+  if (t === undefined) return err(H_PARAMETER);
+  if (count > BigInt(TCE_LIST_MAX)) return err(H_PARAMETER);
+  const n = Number(count);
+  if (list % BigInt(TCE_LIST_ALIGN) !== 0n || list >= ctx.memory.size) return err(H_PARAMETER);
+  const listAddr = Number(list);
+  if (!ctx.memory.contains(listAddr, n * TCE_ENTRY_SIZE)) return err(H_PARAMETER);
+  const index = ibaIndex(ctx, t, ioba);
+  if (index < 0 || n > t.entries - index) return err(H_PARAMETER);
+  const words = new Uint32Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    words[2 * i] = bswap32(ctx.memory.read32At(listAddr + i * TCE_ENTRY_SIZE));
+    words[2 * i + 1] = bswap32(ctx.memory.read32At(listAddr + i * TCE_ENTRY_SIZE + 4));
+    if (!tceValid(ctx, t, words[2 * i]!, words[2 * i + 1]!)) return err(H_PARAMETER);
+  }
+  for (let i = 0; i < n; i++) t.write(ctx.memory, index + i, words[2 * i]!, words[2 * i + 1]!);
+  return ok();
+}
+
+/** Executes one TCE hcall; an unknown opcode is H_FUNCTION, a memory failure H_HARDWARE. */
+export function tceHcall(ctx: TceHcallContext, opcode: number, args: readonly bigint[]): HcallResult {
+  const a = (i: number): bigint => BigInt.asUintN(64, args[i] ?? 0n);
+  try {
+    switch (opcode) {
+      case H_GET_TCE:
+        return hGetTce(ctx, a(0), a(1));
+      case H_PUT_TCE:
+        return hPutTce(ctx, a(0), a(1), a(2));
+      case H_STUFF_TCE:
+        return hStuffTce(ctx, a(0), a(1), a(2), a(3));
+      case H_PUT_TCE_INDIRECT:
+        return hPutTceIndirect(ctx, a(0), a(1), a(2), a(3));
+      default:
+        return err(H_FUNCTION);
+    }
+  } catch {
+    return err(H_HARDWARE);
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * `@ioasid/papr-no-passthrough`: the sPAPR TCE hypervisor model (PEs, DMA windows, TCE
+ * hypercalls, DDW and EEH RTAS calls) and the driver that programs it through hcalls and RTAS
+ * only, as pseries Linux does. PAPR has no passthrough: a device cannot DMA until attached.
+ *
+ * @packageDocumentation
+ */
+export * from './spec/hcall.js';
+export * from './spec/tce.js';
+export * from './spec/rtas.js';
+export * from './spec/dma-window.js';
+export * from './spec/dma-error.js';
+export type * from './spec/firmware.js';
+export {
+  PaprHypervisor,
+  SPAPR_PCI_BASE_BUID,
+  type PaprProfile,
+  type PaprPeOptions,
+  type PaprHypervisorOptions,
+  type PaprWindowInfo,
+  type PaprDmaRequest,
+} from './hw/hypervisor.js';
+export type { PaprFreezeRecord } from './hw/pe.js';
