@@ -40,6 +40,11 @@ export interface HwInfo {
   readonly globalPasid: boolean;
   /** Dirty page tracking (iommufd `IOMMU_HW_CAP_DIRTY_TRACKING`). */
   readonly dirtyTracking: boolean;
+  /**
+   * A DMA fault isolates the device until software recovers it (PAPR EEH freezes the PE);
+   * absent or false: a fault affects only the faulting request.
+   */
+  readonly dmaFaultFreezes?: boolean;
   /** Page sizes the IOMMU can map, in bytes, ascending. */
   readonly pageSizes: readonly bigint[];
   /** The IOVA ranges the device can use (apertures or DMA windows). */
