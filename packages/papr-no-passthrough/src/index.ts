@@ -21,3 +21,6 @@ export {
   type PaprDmaRequest,
 } from './hw/hypervisor.js';
 export type { PaprFreezeRecord } from './hw/pe.js';
+export { PaprDriver, PAPR_UNSUPPORTED, type PaprDriverOptions } from './driver/papr-driver.js';
+export type { DdwPolicy } from './driver/ddw-setup.js';
+export { paprBackend, createPaprSystem, type PaprBackendOptions, type PaprSystemOptions } from './system.js';

@@ -1,0 +1,170 @@
+/**
+ * A paging domain on PAPR: the mappings of one IOAS for one PE, expressed in that PE's DMA
+ * windows. The domain keeps its mappings (as the virtio-iommu and pseries drivers keep their
+ * own trees) and writes them into the TCE tables only while it is the PE's active domain, so
+ * that a detached device finds nothing but "page fault" TCEs.
+ */
+
+import { IoasidError, type DriverDomain, type InvalidateEntry, type IovaRange } from '@ioasid/uapi';
+import { H_SUCCESS } from '../spec/hcall.js';
+import { tcePermFromProt } from '../spec/tce.js';
+import type { DriverPe, PeDomain } from './driver-pe.js';
+import { hcallError, type DriverWindow, type TceOps } from './tce-ops.js';
+
+const PAGE = 4096n;
+
+/** One map call as the domain keeps it. */
+interface Mapping {
+  readonly iova: bigint;
+  readonly length: bigint;
+  readonly win: DriverWindow;
+  /** First TCE index. */
+  readonly first: number;
+  /** First 4 KiB frame of each IOMMU page. */
+  readonly pfns: Uint32Array;
+  /** TCE permission bits. */
+  readonly perm: number;
+}
+
+const hex = (v: bigint) => `0x${v.toString(16)}`;
+
+/** A PAPR paging domain. */
+export class PaprDomain implements DriverDomain, PeDomain {
+  /** Always a paging domain: PAPR has no identity, blocked, nested or SVA domain. */
+  readonly kind = 'paging' as const;
+  /** Page sizes of the PE's windows, ascending. */
+  readonly pageSizes: readonly bigint[];
+  /** The PE's DMA windows. */
+  readonly apertures: readonly IovaRange[];
+  /** The PE the domain is for. */
+  readonly pe: DriverPe;
+  private readonly ops: TceOps;
+  private readonly mappings = new Map<bigint, Mapping>();
+  private freed = false;
+
+  /** @param pe - the PE @param ops - the TCE hcall issuer */
+  constructor(pe: DriverPe, ops: TceOps) {
+    this.pe = pe;
+    this.ops = ops;
+    this.pageSizes = [...new Set(pe.windows.map((w) => 1n << BigInt(w.pageShift)))].sort((a, b) => (a < b ? -1 : 1));
+    this.apertures = pe.windows.map((w) => ({ start: w.start, last: w.last }));
+  }
+
+  private get active(): boolean {
+    return this.pe.active === this;
+  }
+
+  /** Maps `count` 4 KiB frames at `iova` through the window that holds the range. */
+  map(iova: bigint, pfns: Uint32Array, count: number, prot: number): void {
+    if (this.freed) throw new IoasidError('EINVAL', 'domain', 'the domain was freed');
+    if (!Number.isInteger(count) || count < 1 || count > pfns.length) {
+      throw new IoasidError('EINVAL', 'count', `count ${count} is not in 1..${pfns.length}`);
+    }
+    const perm = tcePermFromProt(prot);
+    if (perm === 0) throw new IoasidError('EINVAL', 'prot', 'a TCE needs read or write permission (00 is a page fault)');
+    const length = BigInt(count) * PAGE;
+    const last = iova + length - 1n;
+    const win = this.pe.windows.find((w) => w.start <= iova && last <= w.last);
+    if (win === undefined) {
+      const list = this.pe.windows.map((w) => `[${hex(w.start)}, ${hex(w.last)}]`).join(', ');
+      throw new IoasidError('EINVAL', 'iova', `[${hex(iova)}, ${hex(last)}] is not inside one DMA window of ${this.pe.label}: ${list}`);
+    }
+    const ratio = 2 ** (win.pageShift - 12);
+    const pageSize = 1n << BigInt(win.pageShift);
+    if ((iova - win.start) % pageSize !== 0n || count % ratio !== 0) {
+      throw new IoasidError('EINVAL', 'iova', `window LIOBN 0x${win.liobn.toString(16)} maps ${pageSize / 1024n} KiB pages: [${hex(iova)}, ${hex(last)}] is not made of whole pages`);
+    }
+    for (const m of this.mappings.values()) {
+      if (m.iova <= last && iova < m.iova + m.length) {
+        throw new IoasidError('EEXIST', 'iova', `[${hex(iova)}, ${hex(last)}] overlaps the mapping at ${hex(m.iova)}`);
+      }
+    }
+    const npages = count / ratio;
+    const tcePfns = new Uint32Array(npages);
+    for (let j = 0; j < npages; j++) {
+      const base = pfns[j * ratio]!;
+      if (base % ratio !== 0) {
+        throw new IoasidError('EINVAL', 'pfns', `frame 0x${base.toString(16)} is not aligned to the window's ${pageSize / 1024n} KiB page`);
+      }
+      for (let k = 1; k < ratio; k++) {
+        if (pfns[j * ratio + k] !== base + k) {
+          throw new IoasidError('EINVAL', 'pfns', `the frames of IOMMU page ${j} are not contiguous (a ${pageSize / 1024n} KiB TCE maps one real page)`);
+        }
+      }
+      tcePfns[j] = base;
+    }
+    const first = Number((iova - win.start) >> BigInt(win.pageShift));
+    const m: Mapping = { iova, length, win, first, pfns: tcePfns, perm };
+    if (this.active) {
+      const ret = this.ops.put(win, first, tcePfns, npages, perm);
+      if (ret !== H_SUCCESS) throw hcallError(ret, 'iova', `mapping ${hex(iova)}`);
+    }
+    this.mappings.set(iova, m);
+  }
+
+  /** Unmaps exactly one earlier map call and clears its TCEs. */
+  unmap(iova: bigint, length: bigint): void {
+    const m = this.mappings.get(iova);
+    if (m?.length !== length) {
+      throw new IoasidError('ENOENT', 'iova', `no mapping of ${hex(length)} bytes at ${hex(iova)} in this domain`);
+    }
+    if (this.active) {
+      const ret = this.ops.clear(m.win, m.first, m.pfns.length);
+      if (ret !== H_SUCCESS) throw hcallError(ret, 'iova', `unmapping ${hex(iova)}`);
+    }
+    this.mappings.delete(iova);
+  }
+
+  /** PAPR domains are kernel-managed: no user invalidation. */
+  invalidateUser(_entries: readonly InvalidateEntry[]): number {
+    throw new IoasidError('EOPNOTSUPP', 'hwpt', 'PAPR has no nesting: there is no user-managed table to invalidate');
+  }
+
+  /** No dirty tracking in TCEs. */
+  setDirtyTracking(_enable: boolean): void {
+    throw new IoasidError('EOPNOTSUPP', 'hwpt', 'a TCE has no dirty bit: PAPR cannot track dirty pages');
+  }
+
+  /** No dirty tracking in TCEs. */
+  readDirty(_iova: bigint, _length: bigint, _pageSize: bigint, _bitmap: Uint8Array, _noClear: boolean): void {
+    throw new IoasidError('EOPNOTSUPP', 'hwpt', 'a TCE has no dirty bit: PAPR cannot track dirty pages');
+  }
+
+  /** Releases the domain; if it still backs the PE's tables, they are cleared first. */
+  free(): void {
+    if (this.freed) return;
+    if (this.active) {
+      this.unprogram();
+      this.pe.active = undefined;
+      this.pe.attached.clear();
+    }
+    this.mappings.clear();
+    this.freed = true;
+  }
+
+  /** True once freed. */
+  get isFreed(): boolean {
+    return this.freed;
+  }
+
+  /** Writes every mapping into the tables; on failure clears what it wrote and throws. */
+  program(): void {
+    const done: Mapping[] = [];
+    for (const m of this.mappings.values()) {
+      const ret = this.ops.put(m.win, m.first, m.pfns, m.pfns.length, m.perm);
+      if (ret !== H_SUCCESS) {
+        for (const d of done) this.ops.clear(d.win, d.first, d.pfns.length);
+        throw hcallError(ret, 'domain', `writing the mapping at ${hex(m.iova)}`);
+      }
+      done.push(m);
+    }
+  }
+
+  /** Clears every mapping from the tables. */
+  unprogram(): void {
+    for (const m of this.mappings.values()) {
+      const ret = this.ops.clear(m.win, m.first, m.pfns.length);
+      if (ret !== H_SUCCESS) throw hcallError(ret, 'domain', `clearing the mapping at ${hex(m.iova)}`);
+    }
+  }
+}
