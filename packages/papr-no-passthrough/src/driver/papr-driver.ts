@@ -86,6 +86,7 @@ export class PaprDriver implements IommuDriver {
       iopf: false,
       globalPasid: false,
       dirtyTracking: false,
+      dmaFaultFreezes: true,
       pageSizes,
       iovaRanges: pe.windows.map((w) => ({ start: w.start, last: w.last })),
       reservedRegions: [],
