@@ -44,6 +44,8 @@ import type { DeviceObject, FaultObject, HwptObject, IoasObject, KernelObject } 
 import { Pages, type PageSlice } from './pages.js';
 
 const PAGE = 4096n;
+/** The last byte an automatically allocated IOVA range may use (io_pagetable.c: ULONG_MAX − PAGE_SIZE). */
+const AUTO_IOVA_LAST = U64_MAX - PAGE;
 const RID = -1;
 /** fd-level extensions (IOASID_CHECK_EXTENSION). */
 const EXTENSIONS = new Set(['prereg', 'type1v2', 'copy', 'allow-iovas', 'software-nesting', 'pasid-alloc', 'fault-queue']);
@@ -301,7 +303,8 @@ export class Context implements IoasidContext {
       return iova;
     }
     // Auto IOVA (io_pagetable.c): alignment = min(next power of two ≥ length, lowest set bit
-    // of the source address), at least the IOAS alignment; never IOVA 0.
+    // of the source address), at least the IOAS alignment; the search runs over
+    // [PAGE_SIZE, ULONG_MAX − PAGE_SIZE], so IOVA 0 and the last page are never returned.
     let want = 1n;
     while (want < length && want < 1n << 30n) want <<= 1n;
     const low = hint === 0n ? want : hint & -hint;
@@ -310,8 +313,9 @@ export class Context implements IoasidContext {
     const windows = io.allowed === undefined ? usable : intersect(usable, io.allowed);
     for (const w of windows) {
       const lo = w.start < PAGE ? PAGE : w.start;
-      if (lo > w.last) continue;
-      const got = io.areas.findHole(lo, w.last, length, al);
+      const hi = w.last > AUTO_IOVA_LAST ? AUTO_IOVA_LAST : w.last;
+      if (lo > hi) continue;
+      const got = io.areas.findHole(lo, hi, length, al);
       if (got !== undefined) return got;
     }
     throw new IoasidError('ENOSPC', argument, `no free IOVA range of ${hex(length)} bytes`);

@@ -43,6 +43,8 @@ export interface MockOptions {
   readonly dirty?: boolean;
   /** Endpoints whose domains are incompatible with others' (other IOMMU "units"). */
   readonly unitOf?: (ep: EndpointDescriptor) => number;
+  /** Per-endpoint overrides of the hw_info the mock reports (e.g. `{ iopf: false }`). */
+  readonly info?: (ep: EndpointDescriptor) => Partial<HwInfo>;
 }
 
 /** Mock CPU page table: 8-byte entries, bit 0 present, bit 1 writable, address in 12..51. */
@@ -81,6 +83,7 @@ class MockDomain implements DriverDomain {
     readonly parent?: MockDomain,
     readonly data?: HwptData,
     readonly mm?: ProcessMm,
+    readonly iopf = false,
   ) {}
 
   map(iova: bigint, pfns: Uint32Array, count: number, prot: number): void {
@@ -152,8 +155,10 @@ export interface MockHardware {
   readonly attached: Map<string, MockDomain>;
   /** Page responses received: [rid, pasid, grpid, code]. */
   readonly responses: [number, number | undefined, number, number][];
-  /** Live domains. */
+  /** Every domain ever allocated (freed ones have `freed` set). */
   readonly domains: Set<MockDomain>;
+  /** (rid, pasid | -1) → the "context entry" frame the mock allocates per attached slot. */
+  readonly contexts: Map<string, number>;
 }
 
 /** The mock backend definition. */
@@ -166,13 +171,13 @@ export function mockBackend(options: MockOptions = {}): BackendDefinition {
     name: 'mock',
     cpuPageTable: MOCK_CPU,
     create(host) {
-      const hw: MockHardware = { attached: new Map(), responses: [], domains: new Set() };
+      const hw: MockHardware = { attached: new Map(), responses: [], domains: new Set(), contexts: new Map() };
       const key = (ep: EndpointDescriptor, pasid: number | undefined) => `${ep.rid}/${pasid ?? -1}`;
       const fault = (iova: bigint, cls: 'blocked' | 'translation' | 'permission' | 'page-request'): DmaResult => ({
         ok: false, fault: { class: cls, name: `MOCK_${cls.toUpperCase()}`, code: 0, iova, record: {} },
       });
-      const mk = (kind: DriverDomain['kind'], ep: EndpointDescriptor, parent?: MockDomain, data?: HwptData, mm?: ProcessMm) => {
-        const d = new MockDomain(kind, [aperture], unitOf(ep), host, parent, data, mm);
+      const mk = (kind: DriverDomain['kind'], ep: EndpointDescriptor, parent?: MockDomain, data?: HwptData, mm?: ProcessMm, iopf = false) => {
+        const d = new MockDomain(kind, [aperture], unitOf(ep), host, parent, data, mm, iopf);
         hw.domains.add(d);
         return d;
       };
@@ -230,7 +235,7 @@ export function mockBackend(options: MockOptions = {}): BackendDefinition {
           const iova = req.iova + BigInt(done);
           const t = translate(d, iova, req.write);
           if (typeof t === 'string') {
-            if (t === 'translation' && d.kind === 'sva' && ep.pri) {
+            if (t === 'translation' && (d.kind === 'sva' || d.iopf) && ep.pri) {
               host.reportPageRequest({
                 endpoint: ep, pasid: req.pasid, addr: iova & ~0xfffn, grpid: grp.next++, last: true,
                 perm: req.write ? IOMMU_PGFAULT_PERM_WRITE : IOMMU_PGFAULT_PERM_READ,
@@ -247,7 +252,7 @@ export function mockBackend(options: MockOptions = {}): BackendDefinition {
         }
         return { ok: true, data: out };
       };
-      const info = (): HwInfo => ({
+      const info = (ep: EndpointDescriptor): HwInfo => ({
         backend: 'mock',
         pasidBits,
         nestingFormats: ['virtio_table'],
@@ -264,6 +269,7 @@ export function mockBackend(options: MockOptions = {}): BackendDefinition {
         dataType: 0,
         unsupported: pasidBits > 0 ? {} : { pasid: 'mock configured without PASIDs' },
         vendor: { mock: true },
+        ...options.info?.(ep),
       });
       return {
         hardware: hw,
@@ -271,17 +277,31 @@ export function mockBackend(options: MockOptions = {}): BackendDefinition {
         driver: {
           backend: 'mock',
           hwInfo: info,
-          allocPagingDomain: (ep) => mk('paging', ep),
-          allocNestedDomain: (ep, parent, data) => mk('nested', ep, asMock(parent), data),
-          allocSvaDomain: (ep, mm) => mk('sva', ep, undefined, undefined, mm),
+          allocPagingDomain: (ep, o) => mk('paging', ep, undefined, undefined, undefined, o.iopf),
+          allocNestedDomain: (ep, parent, data, o) => mk('nested', ep, asMock(parent), data, undefined, o.iopf),
+          allocSvaDomain: (ep, mm) => {
+            // like a real driver, the root is read when the domain is built (frame 0 is never a table)
+            if (mm.pageTableRoot === 0n) throw new IoasidError('EINVAL', 'mm', 'the process has no CPU page table');
+            return mk('sva', ep, undefined, undefined, mm);
+          },
           identityDomain: (ep) => mk('identity', ep),
           blockedDomain: (ep) => mk('blocked', ep),
           attachConflict: (ep, d) => (asMock(d).unit === unitOf(ep) ? undefined : 'domain is on another IOMMU unit'),
           attach: (ep, d, pasid) => {
-            hw.attached.set(key(ep, pasid), asMock(d));
+            const k = key(ep, pasid);
+            const m = asMock(d);
+            // the first attachment of a slot allocates its "context entry" (may fail: fail_nth)
+            if (!hw.contexts.has(k)) hw.contexts.set(k, host.memory.allocFrame());
+            hw.attached.set(k, m);
           },
           detach: (ep, pasid) => {
-            hw.attached.delete(key(ep, pasid));
+            const k = key(ep, pasid);
+            hw.attached.delete(k);
+            const f = hw.contexts.get(k);
+            if (f !== undefined) {
+              host.memory.freeFrames(f);
+              hw.contexts.delete(k);
+            }
           },
           pageResponse: (ep, pasid, grpid, code) => {
             hw.responses.push([ep.rid, pasid, grpid, code]);
