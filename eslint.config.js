@@ -2,6 +2,7 @@
 // rules of DESIGN.md, so that an import across a forbidden boundary fails `npm test`.
 import js from '@eslint/js';
 import { defineConfig } from 'eslint/config';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 import { layerRules } from './tools/layers.js';
 
@@ -28,8 +29,9 @@ export default defineConfig(
     },
   },
   {
-    files: ['**/*.js', '**/vitest.config.ts'],
+    files: ['**/*.js', '**/*.mjs', '**/vitest.config.ts'],
     extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: { globals: globals.node },
   },
   {
     files: ['**/*.test.ts', '**/test/**/*.ts'],
