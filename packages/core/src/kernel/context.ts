@@ -74,7 +74,7 @@ export class Context implements IoasidContext {
   readonly apiVersion = 1;
   private readonly objects = new Map<ObjectId, KernelObject>();
   private nextId = 1;
-  private readonly registrations: { vaddr: bigint; length: bigint; pages: Pages; users: number }[] = [];
+  private readonly registrations: { vaddr: bigint; length: bigint; pages: Pages }[] = [];
   private closed = false;
 
   /**
@@ -220,7 +220,7 @@ export class Context implements IoasidContext {
       }
     }
     const pages = new Pages(this.process, range.vaddr, Number(range.length / PAGE), true);
-    this.registrations.push({ vaddr: range.vaddr, length: range.length, pages, users: 0 });
+    this.registrations.push({ vaddr: range.vaddr, length: range.length, pages });
   }
 
   /** Unregisters exactly a registration; one still used by mappings is EBUSY. */
@@ -229,9 +229,22 @@ export class Context implements IoasidContext {
     const i = this.registrations.findIndex((r) => r.vaddr === range.vaddr && r.length === range.length);
     if (i < 0) throw new IoasidError('ENOENT', 'vaddr', 'no registration matches this range exactly');
     const r = this.registrations[i]!;
-    if (r.users > 0) throw new IoasidError('EBUSY', 'vaddr', 'the registered memory is still mapped');
+    if (this.registrationInUse(r.pages)) throw new IoasidError('EBUSY', 'vaddr', 'the registered memory is still mapped');
     this.registrations.splice(i, 1);
     r.pages.put();
+  }
+
+  /**
+   * True while some area of some IOAS maps pages of the registration (a MAP from it, a COPY of
+   * such a MAP, a software-nested child of one). Derived from the areas themselves, so that no
+   * path that adds or removes areas (unmap, destroy, close) can leave a stale count behind.
+   */
+  private registrationInUse(pages: Pages): boolean {
+    for (const o of this.objects.values()) {
+      if (o.kind !== 'ioas') continue;
+      for (const a of o.ioas.areas.items()) if (a.slices.some((s) => s.pages === pages)) return true;
+    }
+    return false;
   }
 
   /** The usable IOVA ranges of an IOAS: the domains' apertures minus every reserved region. */
@@ -368,7 +381,6 @@ export class Context implements IoasidContext {
       for (const s of slices) s.pages.put();
       throw e;
     }
-    if (registration) registration.users++;
     return iova;
   }
 
@@ -415,7 +427,6 @@ export class Context implements IoasidContext {
       let bytes = 0n;
       for (const a of all) {
         io.remove(a);
-        this.releaseRegistration(a);
         bytes += a.last - a.start + 1n;
       }
       return bytes;
@@ -437,14 +448,9 @@ export class Context implements IoasidContext {
     let bytes = 0n;
     for (const a of areas) {
       io.remove(a);
-      this.releaseRegistration(a);
       bytes += a.last - a.start + 1n;
     }
     return bytes;
-  }
-
-  private releaseRegistration(a: Area): void {
-    for (const r of this.registrations) if (a.slices.some((s) => s.pages === r.pages)) r.users--;
   }
 
   /** COPY: maps into `dst` the pages mapped in `src` (sharing their pins); returns the IOVA. */
@@ -475,7 +481,6 @@ export class Context implements IoasidContext {
       for (const s of slices) s.pages.put();
       throw e;
     }
-    for (const r of this.registrations) if (slices.some((s) => s.pages === r.pages)) r.users++;
     return iova;
   }
 

@@ -130,7 +130,7 @@ export function snapshot(w: World, probes: readonly Probe[] = [], contexts: read
     closed: ctx['closed'],
     nextId: ctx['nextId'],
     objects: [...ctx['objects']].map(([id, o]) => [id, describeObject(o)]),
-    registrations: ctx['registrations'].map((r) => ({ vaddr: r.vaddr, length: r.length, users: r.users })),
+    registrations: ctx["registrations"].map((r) => ({ vaddr: r.vaddr, length: r.length })),
     reservations: [...ctx['reservations']].map(([p, s]) => [p, [...s].sort()]),
   }));
   const procs = [...system['processes']].map((p) => ({
