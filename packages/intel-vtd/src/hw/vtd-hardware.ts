@@ -1,0 +1,966 @@
+/**
+ * The VT-d remapping hardware unit: the MMIO register file with its command protocols, the
+ * translation of DMA requests through root/context/PASID structures and page tables (legacy
+ * and scalable mode), the context/PASID/IOTLB/paging-structure caches, register-based and
+ * queued invalidation, fault recording and page requests. It reads and writes only physical
+ * memory and its registers, never throws at a DMA, and returns synchronously.
+ */
+
+import type { DmaResult, PhysicalMemoryLike } from '@ioasid/uapi';
+import {
+  CCMD_REG,
+  ECAP_REG,
+  ECTL_IM,
+  ECTL_IP,
+  FECTL_REG,
+  FEADDR_REG,
+  FEDATA_REG,
+  FEUADDR_REG,
+  FRCD_REG_SIZE,
+  FSTS_ICE,
+  FSTS_IQE,
+  FSTS_ITE,
+  FSTS_PFO,
+  FSTS_PPF,
+  FSTS_PRO,
+  FSTS_REG,
+  GCMD_QIE,
+  GCMD_SRTP,
+  GCMD_TE,
+  GCMD_REG,
+  GSTS_QIES,
+  GSTS_RTPS,
+  GSTS_TES,
+  GSTS_REG,
+  ICS_IWC,
+  ICS_REG,
+  IECTL_REG,
+  IEADDR_REG,
+  IEDATA_REG,
+  IEUADDR_REG,
+  IQA_DW,
+  IQA_REG,
+  IQEI_INVALID_DESCRIPTOR,
+  IQEI_INVALID_QUEUE,
+  IQEI_TAIL_MISALIGNED,
+  IQER_REG,
+  IQH_REG,
+  IQT_REG,
+  IOTLB_REG_OFFSET,
+  IVA_REG_OFFSET,
+  PECTL_REG,
+  PEADDR_REG,
+  PEDATA_REG,
+  PEUADDR_REG,
+  PQA_REG,
+  PQH_REG,
+  PRS_REG,
+  RTADDR_REG,
+  TTM_LEGACY,
+  TTM_SCALABLE,
+  VER_REG,
+  CAP_REG,
+} from '../spec/registers.js';
+import { DEFAULT_CAP, DEFAULT_ECAP, DEFAULT_VER } from '../spec/defaults.js';
+import { entryAddress, TWO32 } from '../spec/fields.js';
+import {
+  SM_FAULT,
+  faultClass,
+  faultIsQualified,
+  faultReasonName,
+  legacyFaultReason,
+} from '../spec/faults.js';
+import { legacyRootEntryReserved, scalableRootHalfReserved } from '../spec/root-entry.js';
+import {
+  CONTEXT_TT_DEV_IOTLB,
+  CONTEXT_TT_PASS_THROUGH,
+  decodeLegacyContextEntry,
+  decodeScalableContextEntry,
+  legacyContextEntryReserved,
+  pdtsMaxPasid,
+  scalableContextEntryReserved,
+  type ScalableContextEntry,
+} from '../spec/context-entry.js';
+import {
+  PGTT_FIRST_STAGE,
+  PGTT_NESTED,
+  PGTT_PASS_THROUGH,
+  PGTT_SECOND_STAGE,
+  decodePasidDirEntry,
+  decodePasidEntry,
+  pasidDirEntryReserved,
+  pasidEntryReserved,
+} from '../spec/pasid-entry.js';
+import { fsCanonical } from '../spec/first-stage.js';
+import {
+  QI_CC_TYPE,
+  QI_DEIOTLB_TYPE,
+  QI_DIOTLB_TYPE,
+  QI_EIOTLB_TYPE,
+  QI_IEC_TYPE,
+  QI_IOTLB_TYPE,
+  QI_IWD_TYPE,
+  QI_PC_TYPE,
+  QI_PGRP_RESP_TYPE,
+  QI_RESERVED,
+  descriptorType,
+} from '../spec/invalidation.js';
+import { Capabilities } from './capabilities.js';
+import { ContextCache, type CachedContext } from './context-cache.js';
+import { FaultRecorder } from './fault-recorder.js';
+import { Iotlb, PERM_DIRTY, PERM_U, PERM_W, PERM_XD } from './iotlb.js';
+import { PageRequestQueue, type PageRequestRecord } from './page-request-queue.js';
+import { PageWalker } from './page-walker.js';
+import { PagingStructureCache } from './paging-structure-cache.js';
+import { PasidCache } from './pasid-cache.js';
+import { RegisterFile } from './register-file.js';
+import { PAGES_PER_SIZE, cacheTag } from './tags.js';
+import type { TranslationConfig } from './translation-config.js';
+
+/** Which fault reason codes the model reports. */
+export type VtdProfile =
+  /** The specification's scalable-mode codes (0x30–0x91) in scalable mode. */
+  | 'spec'
+  /** QEMU's behaviour: legacy codes for root/context/second-stage faults even in scalable mode, per-SID fault compression. */
+  | 'qemu';
+
+/** An interrupt the unit signals (as an MSI would). */
+export type VtdInterrupt = 'fault' | 'page-request' | 'invalidation';
+
+/** Options of {@link VtdHardware}. */
+export interface VtdHardwareOptions {
+  /** Physical memory the unit reads tables from and DMAs into. */
+  readonly memory: PhysicalMemoryLike;
+  /** CAP_REG (default {@link DEFAULT_CAP}). */
+  readonly cap?: bigint;
+  /** ECAP_REG (default {@link DEFAULT_ECAP}). */
+  readonly ecap?: bigint;
+  /** Fault-code profile (default 'spec'). */
+  readonly profile?: VtdProfile;
+  /** IOTLB entries (default 1024, QEMU's `VTD_IOTLB_MAX_SIZE`). */
+  readonly iotlbSize?: number;
+  /** Called when the unit signals an interrupt (the fault, page-request or invalidation-completion event). */
+  readonly onInterrupt?: (source: VtdInterrupt) => void;
+}
+
+/** A DMA request as an endpoint puts it on the bus. */
+export interface VtdDmaRequest {
+  /** Requester id (bus << 8 | devfn). */
+  readonly sourceId: number;
+  /** PASID prefix, if any. */
+  readonly pasid?: number;
+  /** The address. */
+  readonly iova: bigint;
+  /** Bytes to read (ignored for writes). */
+  readonly size: number;
+  /** Write (true) or read. */
+  readonly write: boolean;
+  /** Data to write. */
+  readonly data?: Uint8Array;
+  /** Execute requested (with PASID). */
+  readonly exec?: boolean;
+  /** Privileged-mode requested (with PASID). */
+  readonly priv?: boolean;
+}
+
+/** MMIO access to the register file. Offsets are numbers; 32-bit values numbers, 64-bit values bigints. */
+export interface VtdMmio {
+  /** Reads a 32-bit register. */
+  read32(offset: number): number;
+  /** Writes a 32-bit register. */
+  write32(offset: number, value: number): void;
+  /** Reads a 64-bit register. */
+  read64(offset: number): bigint;
+  /** Writes a 64-bit register (low dword first). */
+  write64(offset: number, value: bigint): void;
+}
+
+/** Counters of what the unit did (for tests and reports). */
+export interface VtdStats {
+  /** IOTLB hits. */
+  iotlbHits: number;
+  /** IOTLB misses (walks). */
+  iotlbMisses: number;
+  /** Invalidation descriptors processed. */
+  descriptors: number;
+  /** Device-TLB / interrupt-entry-cache descriptors accepted (no device-TLB or IR cache is modelled). */
+  forwardedDescriptors: number;
+  /** Interrupt messages (writes without PASID to 0xFEEx_xxxx) seen. */
+  interruptMessages: number;
+}
+
+const MSI_BASE = 0xfee00000;
+const MSI_END = 0xfef00000;
+const RECOVERABLE = new Set([0x71, 0x79, 0x81, 0x82, 0x85, 0x86, 0x75, 0x76]);
+const LEVEL_PAGES_SS = [1, 512, 262144];
+
+/** One VT-d remapping hardware unit. */
+export class VtdHardware {
+  /** The register interface. */
+  readonly mmio: VtdMmio;
+  /** Decoded capabilities. */
+  readonly caps: Capabilities;
+  /** The fault-code profile. */
+  readonly profile: VtdProfile;
+  /** Activity counters. */
+  readonly stats: VtdStats = { iotlbHits: 0, iotlbMisses: 0, descriptors: 0, forwardedDescriptors: 0, interruptMessages: 0 };
+  /** The interrupt line (assignable after construction). */
+  onInterrupt: ((source: VtdInterrupt) => void) | undefined;
+
+  private readonly memory: PhysicalMemoryLike;
+  private readonly regs: RegisterFile;
+  private readonly iotlb: Iotlb;
+  private readonly psc = new PagingStructureCache();
+  private readonly contextCache = new ContextCache();
+  private readonly pasidCache = new PasidCache();
+  private readonly walker: PageWalker;
+  private readonly faults: FaultRecorder;
+  private readonly prq: PageRequestQueue;
+  private readonly scratch = new Uint32Array(16);
+  private rootTable = 0;
+  private ttm = TTM_LEGACY;
+  private cfg: TranslationConfig | undefined;
+  private ctx: ScalableContextEntry | undefined;
+  private pathFpd = false;
+
+  /** @param options - memory, capabilities, profile and the interrupt line */
+  constructor(options: VtdHardwareOptions) {
+    this.memory = options.memory;
+    this.caps = new Capabilities(options.cap ?? DEFAULT_CAP, options.ecap ?? DEFAULT_ECAP);
+    this.profile = options.profile ?? 'spec';
+    this.onInterrupt = options.onInterrupt;
+    this.iotlb = new Iotlb(options.iotlbSize ?? 1024);
+    const caps = this.caps;
+    const end = Math.max(0x100, caps.froBytes + caps.nfr * FRCD_REG_SIZE, caps.iroBytes + 16);
+    this.regs = new RegisterFile(Math.ceil(end / 4096) * 4096);
+    const r = this.regs;
+    r.set(VER_REG, DEFAULT_VER);
+    r.set(CAP_REG, Number(caps.cap & 0xffffffffn));
+    r.set(CAP_REG + 4, Number(caps.cap >> 32n));
+    r.set(ECAP_REG, Number(caps.ecap & 0xffffffffn));
+    r.set(ECAP_REG + 4, Number(caps.ecap >> 32n));
+    r.set(FECTL_REG, ECTL_IM);
+    r.set(IECTL_REG, ECTL_IM);
+    r.set(PECTL_REG, ECTL_IM);
+    this.walker = new PageWalker(this.memory, caps, this.psc);
+    this.faults = new FaultRecorder(r, caps.froBytes, caps.nfr, () => {
+      this.raise(FECTL_REG, 'fault');
+    }, this.profile === 'qemu');
+    this.prq = new PageRequestQueue(r, this.memory, () => {
+      this.raise(PECTL_REG, 'page-request');
+    });
+    this.mmio = {
+      read32: (off) => this.read32(off),
+      write32: (off, v) => {
+        this.write32(off, v);
+      },
+      read64: (off) => (BigInt(this.read32(off + 4)) << 32n) | BigInt(this.read32(off)),
+      write64: (off, v) => {
+        const x = BigInt.asUintN(64, v);
+        this.write32(off, Number(x & 0xffffffffn));
+        this.write32(off + 4, Number(x >> 32n));
+      },
+    };
+  }
+
+  /** Page requests raised (pending ones and recent history), oldest first. */
+  pageRequests(): PageRequestRecord[] {
+    return this.prq.records();
+  }
+
+  /** Entries currently cached, per cache. */
+  cacheSizes(): { iotlb: number; pagingStructure: number; context: number; pasid: number } {
+    return { iotlb: this.iotlb.size, pagingStructure: this.psc.size, context: this.contextCache.size, pasid: this.pasidCache.size };
+  }
+
+  // ─── MMIO ────────────────────────────────────────────────────────────────────────────────
+
+  private read32(off: number): number {
+    if ((off & 3) !== 0 || off < 0 || off >= this.regs.size) return 0;
+    if (off === GCMD_REG) return 0; // write-only
+    return this.regs.get(off);
+  }
+
+  private write32(off: number, value: number): void {
+    if ((off & 3) !== 0 || off < 0 || off >= this.regs.size) return;
+    const v = value >>> 0;
+    const r = this.regs;
+    const caps = this.caps;
+    switch (off) {
+      case GCMD_REG:
+        this.globalCommand(v);
+        return;
+      case RTADDR_REG:
+        r.set(off, v & 0xfffffc00);
+        return;
+      case RTADDR_REG + 4:
+      case FEUADDR_REG:
+      case IEUADDR_REG:
+      case PEUADDR_REG:
+      case IVA_REG_OFFSET + 4:
+        if (off === IVA_REG_OFFSET + 4) return;
+        r.set(off, v);
+        return;
+      case CCMD_REG:
+        r.set(off, v);
+        return;
+      case CCMD_REG + 4:
+        r.set(off, v & 0xe0000003);
+        if ((v & 0x80000000) !== 0) this.contextCommand();
+        return;
+      case FSTS_REG: {
+        const w1c = v & (FSTS_PFO | FSTS_IQE | FSTS_ICE | FSTS_ITE | FSTS_PRO | 0xc);
+        r.clear(off, w1c);
+        if ((w1c & FSTS_IQE) !== 0) this.processQueue();
+        return;
+      }
+      case FECTL_REG:
+      case IECTL_REG:
+      case PECTL_REG:
+        this.eventControl(off, v);
+        return;
+      case FEDATA_REG:
+      case FEADDR_REG:
+      case IEDATA_REG:
+      case IEADDR_REG:
+      case PEDATA_REG:
+      case PEADDR_REG:
+        r.set(off, v);
+        return;
+      case IQT_REG:
+        r.set(off, v & 0x7fff0);
+        this.processQueue();
+        return;
+      case IQA_REG:
+      case IQA_REG + 4:
+        if ((r.get(GSTS_REG) & GSTS_QIES) === 0) r.set(off, off === IQA_REG ? v & 0xfffff807 : v);
+        return;
+      case ICS_REG:
+        if ((v & ICS_IWC) !== 0) r.clear(off, ICS_IWC);
+        return;
+      case PQH_REG:
+        r.set(off, v & 0x7ffe0);
+        return;
+      case PQA_REG:
+      case PQA_REG + 4:
+        r.set(off, off === PQA_REG ? v & 0xfffff007 : v);
+        return;
+      case PRS_REG:
+        r.clear(off, v & 3);
+        return;
+      default:
+        break;
+    }
+    if (off === caps.iroBytes + IVA_REG_OFFSET || off === caps.iroBytes + IVA_REG_OFFSET + 4) {
+      r.set(off, off === caps.iroBytes ? v & 0xfffff07f : v);
+      return;
+    }
+    if (off === caps.iroBytes + IOTLB_REG_OFFSET + 4) {
+      r.set(off, v & 0xb003ffff);
+      if ((v & 0x80000000) !== 0) this.iotlbCommand();
+      return;
+    }
+    const fr = off - caps.froBytes;
+    if (fr >= 0 && fr < caps.nfr * FRCD_REG_SIZE && (fr & 15) === 12 && (v & 0x80000000) !== 0) {
+      this.faults.clear(fr >>> 4);
+    }
+  }
+
+  private raise(ctl: number, source: VtdInterrupt): void {
+    const v = this.regs.get(ctl);
+    if ((v & ECTL_IM) !== 0) this.regs.set(ctl, v | ECTL_IP);
+    else this.onInterrupt?.(source);
+  }
+
+  private eventControl(off: number, v: number): void {
+    const old = this.regs.get(off);
+    const im = v & ECTL_IM;
+    if (im === 0 && (old & ECTL_IP) !== 0) {
+      this.regs.set(off, 0);
+      this.onInterrupt?.(off === FECTL_REG ? 'fault' : off === IECTL_REG ? 'invalidation' : 'page-request');
+    } else this.regs.set(off, im | (old & ECTL_IP));
+  }
+
+  private globalCommand(v: number): void {
+    const r = this.regs;
+    let sts = r.get(GSTS_REG);
+    if ((v & GCMD_SRTP) !== 0) {
+      const lo = r.get(RTADDR_REG);
+      this.rootTable = entryAddress(lo, r.get(RTADDR_REG + 4));
+      this.ttm = (lo >>> 10) & 3;
+      sts |= GSTS_RTPS;
+    }
+    if ((v & GCMD_QIE) !== 0 && (sts & GSTS_QIES) === 0 && this.caps.qi) {
+      r.set(IQH_REG, 0);
+      r.set(IQH_REG + 4, 0);
+      sts |= GSTS_QIES;
+    } else if ((v & GCMD_QIE) === 0) sts &= ~GSTS_QIES;
+    if ((v & GCMD_TE) !== 0) sts |= GSTS_TES;
+    else sts &= ~GSTS_TES;
+    r.set(GSTS_REG, sts);
+    if ((sts & GSTS_QIES) !== 0) this.processQueue();
+  }
+
+  private contextCommand(): void {
+    const r = this.regs;
+    const lo = r.get(CCMD_REG);
+    const hi = r.get(CCMD_REG + 4);
+    const cirg = (hi >>> 29) & 3;
+    if (cirg === 1) this.ccGlobal();
+    else if (cirg === 2) this.ccDomain(lo & 0xffff);
+    else if (cirg === 3) this.ccDevice(lo >>> 16, hi & 3);
+    // CAIG (bits 60:59) reports the granularity performed; ICC (bit 63) clears on completion.
+    r.set(CCMD_REG + 4, (hi & 0x7fffffff & ~(3 << 27)) | (cirg << 27));
+  }
+
+  private iotlbCommand(): void {
+    const r = this.regs;
+    const base = this.caps.iroBytes;
+    const hi = r.get(base + IOTLB_REG_OFFSET + 4);
+    const iirg = (hi >>> 28) & 3;
+    const did = hi & 0xffff;
+    const ivaLo = r.get(base + IVA_REG_OFFSET);
+    const ivaHi = r.get(base + IVA_REG_OFFSET + 4);
+    let done = iirg;
+    if (iirg === 1) this.iotlbGlobal();
+    else if (iirg === 2) this.iotlbDomain(did);
+    else if (iirg === 3) {
+      const am = ivaLo & 0x3f;
+      if (!this.caps.psi || am > this.caps.mamv) {
+        this.iotlbDomain(did);
+        done = 2;
+      } else this.iotlbPage(did, ivaHi * 1048576 + (ivaLo >>> 12), am, (ivaLo & 0x40) !== 0);
+    }
+    r.set(base + IOTLB_REG_OFFSET + 4, (hi & 0x7fffffff & ~(3 << 25)) | (done << 25));
+  }
+
+  // ─── cache invalidation semantics ───────────────────────────────────────────────────────
+
+  private ccGlobal(): void {
+    this.contextCache.invalidateAll();
+    this.pasidCache.invalidateAll(); // PASID-cache entries hang off the context entry's PASIDDIRPTR
+  }
+
+  private ccDomain(did: number): void {
+    this.contextCache.invalidateDomain(did);
+    if (this.ttm === TTM_SCALABLE) this.pasidCache.invalidateAll();
+  }
+
+  private ccDevice(sid: number, fm: number): void {
+    const match = this.contextCache.invalidateDevice(sid, fm);
+    this.pasidCache.invalidateSources(match);
+  }
+
+  private iotlbGlobal(): void {
+    this.iotlb.invalidateAll();
+    this.psc.invalidateAll();
+  }
+
+  private iotlbDomain(did: number): void {
+    this.iotlb.invalidateDid(did);
+    this.psc.invalidateDid(did);
+  }
+
+  private iotlbPage(did: number, vpn: number, am: number, ih: boolean): void {
+    const pages = 2 ** am;
+    const first = Math.floor(vpn / pages) * pages;
+    this.iotlb.invalidateDidRange(did, first, pages);
+    if (!ih) this.psc.invalidateDid(did, { firstVpn: first, pages });
+  }
+
+  private piotlb(did: number, pasid: number, range: { vpn: number; am: number; ih: boolean } | undefined): void {
+    const tag = cacheTag(did, pasid + 1);
+    if (range === undefined) {
+      this.iotlb.invalidateTag(tag);
+      this.psc.invalidateTag(tag);
+      return;
+    }
+    const pages = 2 ** range.am;
+    const first = Math.floor(range.vpn / pages) * pages;
+    this.iotlb.invalidateTagRange(tag, first, pages);
+    if (!range.ih) this.psc.invalidateTag(tag, { firstVpn: first, pages });
+  }
+
+  // ─── queued invalidation ────────────────────────────────────────────────────────────────
+
+  private queueError(code: number): void {
+    const r = this.regs;
+    const before = r.get(FSTS_REG);
+    r.set(FSTS_REG, before | FSTS_IQE);
+    r.set(IQER_REG, (r.get(IQER_REG) & ~0xf) | code);
+    if ((before & (FSTS_PFO | FSTS_PPF | FSTS_IQE | FSTS_ICE | FSTS_ITE)) === 0) this.raise(FECTL_REG, 'fault');
+  }
+
+  private processQueue(): void {
+    const r = this.regs;
+    if ((r.get(GSTS_REG) & GSTS_QIES) === 0 || (r.get(FSTS_REG) & FSTS_IQE) !== 0) return;
+    const iqaLo = r.get(IQA_REG);
+    const base = entryAddress(iqaLo, r.get(IQA_REG + 4));
+    const dw = (iqaLo & IQA_DW) !== 0;
+    const qsize = 4096 * 2 ** (iqaLo & 7);
+    const dsz = dw ? 32 : 16;
+    let head = r.get(IQH_REG) & 0x7fff0;
+    const tail = r.get(IQT_REG) & 0x7fff0;
+    if (head === tail) return;
+    if (dw && !this.caps.smts) {
+      this.queueError(IQEI_INVALID_QUEUE);
+      return;
+    }
+    if (tail >= qsize || (dw && (tail & 0x10) !== 0)) {
+      this.queueError(IQEI_TAIL_MISALIGNED);
+      return;
+    }
+    const d = this.scratch;
+    for (let guard = qsize / dsz; head !== tail && guard > 0; guard--) {
+      const a = base + head;
+      if (!this.memory.contains(a, dsz)) {
+        this.queueError(IQEI_INVALID_QUEUE);
+        return;
+      }
+      for (let i = 0; i < dsz >>> 2; i++) d[i] = this.memory.read32At(a + i * 4);
+      if (!this.execute(d, dw)) {
+        this.queueError(IQEI_INVALID_DESCRIPTOR);
+        return;
+      }
+      this.stats.descriptors++;
+      head = (head + dsz) % qsize;
+      r.set(IQH_REG, head);
+    }
+  }
+
+  /** Executes one descriptor; false when it is invalid (→ IQE). */
+  private execute(d: Uint32Array, wide: boolean): boolean {
+    const d0 = d[0]!;
+    const d1 = d[1]!;
+    const d2 = d[2]!;
+    const d3 = d[3]!;
+    const type = descriptorType(d0);
+    const rsvd = QI_RESERVED[type];
+    if (rsvd === undefined) return false;
+    if ((d0 & rsvd[0]) !== 0 || (d1 & rsvd[1]) !== 0 || (d2 & rsvd[2]) !== 0 || (d3 & rsvd[3]) !== 0) return false;
+    if (wide) for (let i = 4; i < 8; i++) if (d[i] !== 0) return false;
+    if (type >= QI_EIOTLB_TYPE && !this.caps.smts) return false;
+    const g = (d0 >>> 4) & 3;
+    const did = d0 >>> 16;
+    switch (type) {
+      case QI_CC_TYPE:
+        if (g === 0) return false;
+        if (g === 1) this.ccGlobal();
+        else if (g === 2) this.ccDomain(did);
+        else this.ccDevice(d1 & 0xffff, (d1 >>> 16) & 3);
+        return true;
+      case QI_IOTLB_TYPE: {
+        if (g === 0) return false;
+        if (g === 1) this.iotlbGlobal();
+        else if (g === 2) this.iotlbDomain(did);
+        else {
+          const am = d2 & 0x3f;
+          if (!this.caps.psi || am > this.caps.mamv) return false;
+          this.iotlbPage(did, d3 * 1048576 + (d2 >>> 12), am, (d2 & 0x40) !== 0);
+        }
+        return true;
+      }
+      case QI_DIOTLB_TYPE:
+      case QI_IEC_TYPE:
+      case QI_DEIOTLB_TYPE:
+        this.stats.forwardedDescriptors++;
+        return true;
+      case QI_IWD_TYPE: {
+        if ((d0 & 0x80) !== 0 && !this.caps.pds) return false;
+        if ((d0 & 0x20) !== 0) {
+          const addr = d3 * TWO32 + ((d2 & 0xfffffffc) >>> 0);
+          if (this.memory.contains(addr, 4)) this.memory.write32At(addr, d1);
+        }
+        if ((d0 & 0x10) !== 0) {
+          this.regs.or(ICS_REG, ICS_IWC);
+          this.raise(IECTL_REG, 'invalidation');
+        }
+        return true;
+      }
+      case QI_EIOTLB_TYPE: {
+        if (g < 2) return false;
+        const pasid = d1 & 0xfffff;
+        if (g === 2) this.piotlb(did, pasid, undefined);
+        else this.piotlb(did, pasid, { vpn: d3 * 1048576 + (d2 >>> 12), am: d2 & 0x3f, ih: (d2 & 0x40) !== 0 });
+        return true;
+      }
+      case QI_PC_TYPE: {
+        if (g === 2) return false;
+        if (g === 3) this.pasidCache.invalidateAll();
+        else if (g === 0) this.pasidCache.invalidateDomain(did);
+        else this.pasidCache.invalidatePasid(did, d1 & 0xfffff);
+        return true;
+      }
+      case QI_PGRP_RESP_TYPE:
+        this.prq.respond(did, (d0 & 0x10) !== 0 ? d1 & 0xfffff : undefined, (d2 >>> 3) & 0x1ff, (d0 >>> 12) & 0xf);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // ─── translation structures ─────────────────────────────────────────────────────────────
+
+  private readDwords(addr: number, n: number): void {
+    for (let i = 0; i < n; i++) this.scratch[i] = this.memory.read32At(addr + i * 4);
+  }
+
+  /** Resolves the configuration of (sid, PASID) into `this.cfg`; returns 0 or −reason. */
+  private resolve(sid: number, pasidPresent: boolean, pasid: number): number {
+    const caps = this.caps;
+    this.pathFpd = false;
+    this.ctx = undefined;
+    const ttm = this.ttm;
+    if (ttm === TTM_LEGACY) {
+      if (pasidPresent) return -SM_FAULT.TTM0_WITH_PASID;
+      let c = this.contextCache.lookup(sid);
+      if (c === undefined) {
+        const f = this.fetchLegacy(sid);
+        if (typeof f === 'number') return f;
+        this.contextCache.insert(sid, (c = f));
+      }
+      if (!c.legacy) return -SM_FAULT.CONTEXT_ENTRY_INVALID;
+      this.cfg = c.config;
+      this.pathFpd = c.config.fpd;
+      return 0;
+    }
+    if (ttm !== TTM_SCALABLE || !caps.smts) return -SM_FAULT.INVALID_ROOT_TABLE_ADDRESS;
+    let c = this.contextCache.lookup(sid);
+    if (c === undefined) {
+      const f = this.fetchScalableContext(sid);
+      if (typeof f === 'number') return f;
+      this.contextCache.insert(sid, (c = f));
+    }
+    if (c.legacy) return -SM_FAULT.CONTEXT_ENTRY_INVALID;
+    const ctx = c.entry;
+    this.ctx = ctx;
+    this.pathFpd = ctx.fpd;
+    if (pasidPresent && !ctx.paside) return -SM_FAULT.CONTEXT_PASIDE_CLEAR;
+    const eff = pasidPresent ? pasid : caps.rps ? ctx.ridPasid : 0;
+    if (eff >= pdtsMaxPasid(ctx.pdts)) return pasidPresent ? -SM_FAULT.PASID_TOO_LARGE : -SM_FAULT.CONTEXT_ENTRY_INVALID;
+    let cfg = this.pasidCache.lookup(sid, eff);
+    if (cfg === undefined) {
+      const f = this.fetchPasidEntry(ctx, eff);
+      if (typeof f === 'number') return f;
+      this.pasidCache.insert(sid, eff, (cfg = f));
+    }
+    this.cfg = cfg;
+    this.pathFpd = cfg.fpd;
+    return 0;
+  }
+
+  private fetchLegacy(sid: number): CachedContext | number {
+    const caps = this.caps;
+    const bus = sid >>> 8;
+    const ra = this.rootTable + bus * 16;
+    if (!this.memory.contains(ra, 16)) return -SM_FAULT.ROOT_ENTRY_ACCESS;
+    this.readDwords(ra, 4);
+    const s = this.scratch;
+    if ((s[0]! & 1) === 0) return -SM_FAULT.ROOT_ENTRY_NOT_PRESENT;
+    if (legacyRootEntryReserved(s, caps.haw)) return -SM_FAULT.ROOT_ENTRY_RESERVED;
+    const ca = entryAddress(s[0]!, s[1]!) + (sid & 0xff) * 16;
+    if (!this.memory.contains(ca, 16)) return -SM_FAULT.CONTEXT_ENTRY_ACCESS;
+    this.readDwords(ca, 4);
+    const e = decodeLegacyContextEntry(s);
+    this.pathFpd = e.fpd;
+    if (!e.present) return -SM_FAULT.CONTEXT_ENTRY_NOT_PRESENT;
+    if (legacyContextEntryReserved(s, caps.haw)) return -SM_FAULT.CONTEXT_ENTRY_RESERVED;
+    const pt = e.tt === CONTEXT_TT_PASS_THROUGH;
+    if (e.tt === 3 || (e.tt === CONTEXT_TT_DEV_IOTLB && !caps.dt) || (pt && !caps.pt) || (!pt && !caps.supportsAw(e.aw))) {
+      return -SM_FAULT.CONTEXT_ENTRY_INVALID;
+    }
+    return {
+      legacy: true,
+      config: {
+        pgtt: pt ? PGTT_PASS_THROUGH : PGTT_SECOND_STAGE,
+        did: e.did,
+        pasid: 0,
+        tag: cacheTag(e.did, 0),
+        fpd: e.fpd,
+        ssRoot: e.ssptptr,
+        ssLevels: e.aw + 2,
+        ssWidth: Math.min(30 + 9 * e.aw, caps.mgaw),
+        ssade: false,
+        fsRoot: 0,
+        fsLevels: 0,
+        sre: false,
+        wpe: false,
+        eafe: false,
+      },
+    };
+  }
+
+  private fetchScalableContext(sid: number): CachedContext | number {
+    const caps = this.caps;
+    const bus = sid >>> 8;
+    const devfn = sid & 0xff;
+    const ra = this.rootTable + bus * 16;
+    if (!this.memory.contains(ra, 16)) return -SM_FAULT.ROOT_ENTRY_ACCESS;
+    const upper = devfn >= 0x80;
+    const lo = this.memory.read32At(ra + (upper ? 8 : 0));
+    const hi = this.memory.read32At(ra + (upper ? 12 : 4));
+    if ((lo & 1) === 0) return -SM_FAULT.ROOT_ENTRY_NOT_PRESENT;
+    if (scalableRootHalfReserved(lo, hi, caps.haw)) return -SM_FAULT.ROOT_ENTRY_RESERVED;
+    const ca = entryAddress(lo, hi) + (devfn & 0x7f) * 32;
+    if (!this.memory.contains(ca, 32)) return -SM_FAULT.CONTEXT_ENTRY_ACCESS;
+    this.readDwords(ca, 8);
+    const s = this.scratch;
+    const e = decodeScalableContextEntry(s);
+    this.pathFpd = e.fpd;
+    if (!e.present) return -SM_FAULT.CONTEXT_ENTRY_NOT_PRESENT;
+    if (
+      scalableContextEntryReserved(s, caps.haw, caps.rprivs) ||
+      (e.dte && !caps.dt) ||
+      (e.pre && !caps.prs) ||
+      (e.paside && !caps.pasid)
+    ) {
+      return -SM_FAULT.CONTEXT_ENTRY_RESERVED;
+    }
+    return { legacy: false, entry: e };
+  }
+
+  private fetchPasidEntry(ctx: ScalableContextEntry, pasid: number): TranslationConfig | number {
+    const caps = this.caps;
+    const mem = this.memory;
+    const da = ctx.pasidDirPtr + Math.floor(pasid / 64) * 8;
+    if (!mem.contains(da, 8)) return -SM_FAULT.PASID_DIR_ACCESS;
+    const dlo = mem.read32At(da);
+    const dhi = mem.read32At(da + 4);
+    const dir = decodePasidDirEntry(dlo, dhi);
+    if (dir.fpd) this.pathFpd = true;
+    if (!dir.present) return -SM_FAULT.PASID_DIR_NOT_PRESENT;
+    if (pasidDirEntryReserved(dlo, dhi, caps.haw)) return -SM_FAULT.PASID_DIR_RESERVED;
+    const pa = dir.smptblptr + (pasid % 64) * 64;
+    if (!mem.contains(pa, 64)) return -SM_FAULT.PASID_ENTRY_ACCESS;
+    this.readDwords(pa, 16);
+    const s = this.scratch;
+    const pe = decodePasidEntry(s);
+    if (pe.fpd) this.pathFpd = true;
+    if (!pe.present) return -SM_FAULT.PASID_ENTRY_NOT_PRESENT;
+    if (pasidEntryReserved(s, caps)) return -SM_FAULT.PASID_ENTRY_RESERVED;
+    const pgtt = pe.pgtt;
+    const usesSs = pgtt === PGTT_SECOND_STAGE || pgtt === PGTT_NESTED;
+    const usesFs = pgtt === PGTT_FIRST_STAGE || pgtt === PGTT_NESTED;
+    const invalid =
+      (pgtt === PGTT_FIRST_STAGE && !caps.fsts) ||
+      (pgtt === PGTT_SECOND_STAGE && !caps.ssts) ||
+      (pgtt === PGTT_NESTED && (!caps.nest || !caps.fsts || !caps.ssts)) ||
+      (pgtt === PGTT_PASS_THROUGH && !caps.pt) ||
+      pgtt === 0 ||
+      pgtt > 4 ||
+      (usesSs && !caps.supportsAw(pe.aw)) ||
+      (usesFs && (pe.fspm > 1 || (pe.fspm === 1 && !caps.fl5lp)));
+    if (invalid) return -SM_FAULT.PASID_ENTRY_INVALID;
+    const pasidTag = pgtt === PGTT_SECOND_STAGE ? 0 : pasid + 1;
+    return {
+      pgtt,
+      did: pe.did,
+      pasid,
+      tag: cacheTag(pe.did, pasidTag),
+      fpd: this.pathFpd,
+      ssRoot: pe.ssptptr,
+      ssLevels: pe.aw + 2,
+      ssWidth: Math.min(30 + 9 * pe.aw, caps.mgaw),
+      ssade: pe.ssade,
+      fsRoot: pe.fsptptr,
+      fsLevels: pe.fspm === 1 ? 5 : 4,
+      sre: pe.sre,
+      wpe: pe.wpe,
+      eafe: pe.eafe,
+    };
+  }
+
+  // ─── DMA ─────────────────────────────────────────────────────────────────────────────────
+
+  private readonly fsReq = { write: false, user: true, exec: false };
+
+  /** Translates one 4 KiB page: returns the physical page address or −reason. */
+  private translatePage(cfg: TranslationConfig, vpn: number, write: boolean, user: boolean, exec: boolean): number {
+    const pgtt = cfg.pgtt;
+    const walker = this.walker;
+    if (pgtt === PGTT_PASS_THROUGH) {
+      if (vpn >= 2 ** (this.caps.haw - 12)) return -SM_FAULT.BEYOND_HAW;
+      return this.checkOutput(vpn * 4096, 0);
+    }
+    if (pgtt === PGTT_SECOND_STAGE) {
+      if (vpn >= 2 ** (cfg.ssWidth - 12)) return -SM_FAULT.SS_BEYOND_AW;
+    } else if (!fsCanonical(Math.floor(vpn / 1048576) >>> 0, cfg.fsLevels === 5)) {
+      return -SM_FAULT.FS_NON_CANONICAL;
+    }
+    const hit = this.iotlb.lookup(cfg.tag, vpn);
+    if (hit !== undefined) {
+      const p = hit.perm;
+      const denied =
+        pgtt === PGTT_SECOND_STAGE
+          ? write
+            ? (p & PERM_W) === 0 || (p & PERM_DIRTY) === 0
+            : false
+          : (user && (p & PERM_U) === 0) ||
+            (write && ((p & PERM_DIRTY) === 0 || ((p & PERM_W) === 0 && (user || cfg.wpe)))) ||
+            (exec && (p & PERM_XD) !== 0);
+      if (!denied) {
+        this.stats.iotlbHits++;
+        const n = PAGES_PER_SIZE[hit.size]!;
+        return this.checkOutput(hit.base + (vpn % n) * 4096, hit.size);
+      }
+      this.iotlb.remove(cfg.tag, vpn, hit.size);
+    }
+    this.stats.iotlbMisses++;
+    let pa: number;
+    let dirty: boolean;
+    if (pgtt === PGTT_SECOND_STAGE) {
+      pa = walker.secondStage(cfg.ssRoot, cfg.ssLevels, vpn, write, cfg.ssade, cfg.tag);
+      dirty = !cfg.ssade || write || walker.ssLeafWasDirty();
+    } else {
+      const req = this.fsReq;
+      req.write = write;
+      req.user = user;
+      req.exec = exec;
+      pa = walker.firstStage(cfg.fsRoot, cfg.fsLevels, vpn, req, cfg, pgtt === PGTT_NESTED ? cfg : undefined, pgtt === PGTT_NESTED ? -1 : cfg.tag);
+      dirty = write || walker.fsLeafWasDirty();
+    }
+    if (pa < 0) return pa;
+    const size = walker.size;
+    const n = LEVEL_PAGES_SS[size]!;
+    this.iotlb.insert(cfg.tag, vpn, { base: pa - (vpn % n) * 4096, size, perm: walker.perm | (dirty ? PERM_DIRTY : 0) });
+    return this.checkOutput(pa, size);
+  }
+
+  /** Output in the interrupt address range (any page overlapping 0xFEEx_xxxx) → 0x87. */
+  private checkOutput(pa: number, size: number): number {
+    const n = PAGES_PER_SIZE[size]! * 4096;
+    const base = Math.floor(pa / n) * n;
+    if (base < MSI_END && base + n > MSI_BASE) return -SM_FAULT.INTERRUPT_RANGE;
+    return pa;
+  }
+
+  /**
+   * Performs a DMA: translates each page and reads or writes memory. Returns the data read
+   * (empty for writes) or the fault, which is also logged in the FRCD registers (unless
+   * FPD suppresses it) or becomes a page request when the context entry has PRE set.
+   */
+  dma(request: VtdDmaRequest): DmaResult {
+    const sid = request.sourceId & 0xffff;
+    const write = request.write;
+    const data = request.data;
+    const size = write ? (data?.length ?? 0) : Math.max(0, Math.floor(request.size));
+    const iova = BigInt.asUintN(64, request.iova);
+    const lo = Number(iova & 0xffffffffn);
+    const hi = Number(iova >> 32n);
+    const pasidPresent = request.pasid !== undefined;
+    const pasid = (request.pasid ?? 0) & 0xfffff;
+    const exec = pasidPresent && request.exec === true;
+    let priv = pasidPresent && request.priv === true;
+    const out = write ? new Uint8Array(0) : new Uint8Array(size);
+    if (!pasidPresent && write && hi === 0 && lo >= MSI_BASE && lo < MSI_END) {
+      this.stats.interruptMessages++; // an interrupt message, not DMA (no interrupt remapping is modelled)
+      return { ok: true, data: out };
+    }
+    if ((this.regs.get(GSTS_REG) & GSTS_TES) === 0) return this.untranslated(iova, size, write, data, out);
+    const rc = this.resolve(sid, pasidPresent, pasid);
+    if (rc < 0) return this.fault(-rc, sid, pasidPresent, pasid, iova, write, exec, priv);
+    const cfg = this.cfg!;
+    if (!pasidPresent && this.ctx !== undefined && this.caps.rprivs && this.ctx.ridPriv) priv = true;
+    const fsInvolved = cfg.pgtt === PGTT_FIRST_STAGE || cfg.pgtt === PGTT_NESTED;
+    if (priv && pasidPresent && fsInvolved && !cfg.sre) {
+      return this.fault(SM_FAULT.PASID_SRE_CLEAR, sid, pasidPresent, pasid, iova, write, exec, priv);
+    }
+    if (exec && !this.caps.ers) return this.fault(SM_FAULT.PASID_ERE_CLEAR, sid, pasidPresent, pasid, iova, write, exec, priv);
+    let vpn = hi * 1048576 + (lo >>> 12);
+    let off = lo & 0xfff;
+    let done = 0;
+    do {
+      const pa = this.translatePage(cfg, vpn, write, !priv, exec && fsInvolved);
+      if (pa < 0) {
+        const at = done === 0 ? iova : BigInt(vpn) * 4096n;
+        return this.fault(-pa, sid, pasidPresent, pasid, at, write, exec, priv);
+      }
+      const n = Math.min(size - done, 4096 - off);
+      if (n > 0) {
+        if (!this.memory.contains(pa + off, n)) return unsupportedRequest(BigInt(vpn) * 4096n + BigInt(off));
+        if (write) this.memory.writeFrom(pa + off, data!, done, n);
+        else this.memory.readInto(pa + off, out, done, n);
+      }
+      done += n;
+      vpn++;
+      off = 0;
+    } while (done < size);
+    return { ok: true, data: out };
+  }
+
+  private untranslated(iova: bigint, size: number, write: boolean, data: Uint8Array | undefined, out: Uint8Array): DmaResult {
+    const a = Number(iova);
+    if (!this.memory.contains(a, size)) return unsupportedRequest(iova);
+    if (write) this.memory.writeFrom(a, data!, 0, size);
+    else this.memory.readInto(a, out, 0, size);
+    return { ok: true, data: out };
+  }
+
+  private fault(
+    smCode: number,
+    sid: number,
+    pasidPresent: boolean,
+    pasid: number,
+    iova: bigint,
+    write: boolean,
+    exec: boolean,
+    priv: boolean,
+  ): DmaResult {
+    const page = iova & ~0xfffn;
+    const fiLo = Number(page & 0xffffffffn);
+    const fiHi = Number(page >> 32n);
+    if (RECOVERABLE.has(smCode) && this.ctx?.pre === true && this.caps.prs) {
+      const rec = this.prq.submit({ sid, pasid: pasidPresent ? pasid : undefined, addrLo: fiLo, addrHi: fiHi, write, exec, priv });
+      return {
+        ok: false,
+        fault: {
+          class: 'page-request',
+          name: rec.status === 'overflow' ? 'Page request queue overflow' : 'Page request',
+          code: smCode,
+          iova,
+          record: { ...rec, reason: smCode, reasonName: faultReasonName(smCode) },
+        },
+      };
+    }
+    const legacy = this.ttm === TTM_LEGACY || this.profile === 'qemu';
+    const code = legacy ? legacyFaultReason(smCode, write) : smCode;
+    const suppressed = this.pathFpd && faultIsQualified(smCode);
+    const index = suppressed
+      ? -1
+      : this.faults.record({ reason: code, sid, fiLo, fiHi, pasid: pasidPresent ? pasid : -1, write, exec, priv });
+    return {
+      ok: false,
+      fault: {
+        class: faultClass(smCode),
+        name: faultReasonName(code),
+        code,
+        iova,
+        record: {
+          reason: code,
+          sourceId: sid,
+          pasid: pasidPresent ? pasid : undefined,
+          faultAddress: page,
+          type: write ? 'write' : 'read',
+          exec,
+          priv,
+          recorded: index >= 0,
+          suppressed,
+          frcdIndex: index >= 0 ? index : undefined,
+        },
+      },
+    };
+  }
+}
+
+function unsupportedRequest(addr: bigint): DmaResult {
+  return {
+    ok: false,
+    fault: {
+      class: 'external-abort',
+      name: 'Unsupported Request (no memory at the output address)',
+      code: 0,
+      iova: addr,
+      record: { address: addr },
+    },
+  };
+}
