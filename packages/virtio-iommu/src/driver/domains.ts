@@ -1,0 +1,310 @@
+/**
+ * The driver's domains. A domain has an ID in the device's domain_range; the device only
+ * holds it while something is attached to it (or, in the extension, while a child domain
+ * nests in it), so the driver keeps its own copy of every mapping and replays it when the
+ * domain comes back to life — as Linux's `viommu_replay_mappings` does.
+ */
+
+import {
+  IOMMU_READ, IOMMU_WRITE, IoasidError, type DomainKind, type DriverDomain, type HwptDataVirtioTable, type InvalidateEntry,
+  type IovaRange, type ProcessMm,
+} from '@ioasid/uapi';
+import { put32, put64HiLo } from '../spec/bytes.js';
+import {
+  VIRTIO_IOMMU_INVAL_F_CONFIG, VIRTIO_IOMMU_INVAL_F_X_PASID, VIRTIO_IOMMU_INVAL_S_DOMAIN, VIRTIO_IOMMU_INVAL_S_PASID,
+  VIRTIO_IOMMU_INVAL_S_VA, encodeInvalidate,
+} from '../spec/extension.js';
+import {
+  MAP_FLAGS, MAP_PHYS_START, MAP_SIZE, REQ_DOMAIN, REQ_VIRT_END, REQ_VIRT_START, TAIL_SIZE, VIRTIO_IOMMU_MAP_F_READ,
+  VIRTIO_IOMMU_MAP_F_WRITE, VIRTIO_IOMMU_T_MAP, encodeUnmap,
+} from '../spec/requests.js';
+import { VIRTIO_IOMMU_S_OK } from '../spec/status.js';
+import { failure, type RequestChannel } from './request-channel.js';
+
+const TWO32 = 0x100000000;
+
+/** What domains need from the driver. */
+export interface DomainHost {
+  /** The request queue. */
+  readonly channel: RequestChannel;
+  /** Page sizes (from page_size_mask). */
+  readonly pageSizes: readonly bigint[];
+  /** The input range. */
+  readonly apertures: readonly IovaRange[];
+  /** Returns a domain ID to the allocator. */
+  releaseId(id: number): void;
+}
+
+/** One MAP area as core mapped it: runs of physically contiguous pages. */
+interface Area {
+  readonly hi: number;
+  readonly lo: number;
+  readonly count: number;
+  readonly flags: number;
+  /** Triples: first page index, first pfn, pages. */
+  readonly runs: readonly number[];
+}
+
+/** Common state of every driver domain. */
+export abstract class VirtioDomain implements DriverDomain {
+  /** What the domain is. */
+  abstract readonly kind: DomainKind;
+  /** Attachments in the device: `rid` or `rid:pasid`. */
+  readonly attachments = new Set<string>();
+  /** Live child domains (extension nesting). */
+  liveChildren = 0;
+  /** Freed. */
+  freed = false;
+
+  /**
+   * @param host - the driver
+   * @param id - the domain ID in the device
+   */
+  constructor(
+    protected readonly host: DomainHost,
+    readonly id: number,
+  ) {}
+
+  /** The device holds the domain. */
+  get live(): boolean {
+    return this.attachments.size > 0 || this.liveChildren > 0;
+  }
+
+  /** Page sizes. */
+  get pageSizes(): readonly bigint[] {
+    return this.host.pageSizes;
+  }
+
+  /** Apertures (input_range). */
+  get apertures(): readonly IovaRange[] {
+    return this.host.apertures;
+  }
+
+  /** Paging domains only. */
+  map(_iova: bigint, _pfns: Uint32Array, _count: number, _prot: number): void {
+    throw new IoasidError('EOPNOTSUPP', 'domain', `a ${this.kind} domain takes no MAP requests`);
+  }
+
+  /** Paging domains only. */
+  unmap(_iova: bigint, _length: bigint): void {
+    throw new IoasidError('EOPNOTSUPP', 'domain', `a ${this.kind} domain takes no UNMAP requests`);
+  }
+
+  /** Nested domains only. */
+  invalidateUser(_entries: readonly InvalidateEntry[]): number {
+    throw new IoasidError('EOPNOTSUPP', 'domain', `a ${this.kind} domain takes no user invalidation`);
+  }
+
+  /** The virtio spec has no dirty tracking. */
+  setDirtyTracking(_enable: boolean): void {
+    throw new IoasidError('EOPNOTSUPP', 'enable', 'no dirty tracking in the virtio spec');
+  }
+
+  /** The virtio spec has no dirty tracking. */
+  readDirty(_iova: bigint, _length: bigint, _pageSize: bigint, _bitmap: Uint8Array, _noClear: boolean): void {
+    throw new IoasidError('EOPNOTSUPP', 'hwpt', 'no dirty tracking in the virtio spec');
+  }
+
+  /** Releases the domain ID (the device dropped the domain when its last endpoint left). */
+  free(): void {
+    if (this.freed) return;
+    this.freed = true;
+    this.host.releaseId(this.id);
+  }
+
+  /** Sends what the device needs when the domain comes to life (mappings). */
+  replay(): void {
+    // nothing by default
+  }
+}
+
+/** A kernel-managed domain: MAP/UNMAP requests on its anonymous context. */
+export class VirtioPagingDomain extends VirtioDomain {
+  /** Paging. */
+  readonly kind = 'paging' as const;
+  private readonly areas = new Map<bigint, Area>();
+  private readonly req = new Uint8Array(MAP_SIZE - TAIL_SIZE);
+
+  /**
+   * @param host - the driver
+   * @param id - domain ID
+   * @param nestParent - may be the parent of nested domains
+   */
+  constructor(host: DomainHost, id: number, readonly nestParent: boolean) {
+    super(host, id);
+    this.req[0] = VIRTIO_IOMMU_T_MAP;
+  }
+
+  /** Maps `count` pages, one MAP per physically contiguous run (only while the device holds the domain). */
+  override map(iova: bigint, pfns: Uint32Array, count: number, prot: number): void {
+    if (this.areas.has(iova)) throw new IoasidError('EEXIST', 'iova', `0x${iova.toString(16)} is already mapped`);
+    const flags = ((prot & IOMMU_READ) !== 0 ? VIRTIO_IOMMU_MAP_F_READ : 0) | ((prot & IOMMU_WRITE) !== 0 ? VIRTIO_IOMMU_MAP_F_WRITE : 0);
+    const runs: number[] = [];
+    let i = 0;
+    while (i < count) {
+      const first = pfns[i]!;
+      let n = 1;
+      while (i + n < count && pfns[i + n] === first + n) n++;
+      runs.push(i, first, n);
+      i += n;
+    }
+    const area: Area = { hi: Number(iova >> 32n), lo: Number(iova & 0xffffffffn), count, flags, runs };
+    if (this.live) {
+      const sent = this.sendArea(area);
+      if (sent.status !== VIRTIO_IOMMU_S_OK) {
+        if (sent.pages > 0) this.host.channel.status(encodeUnmap(this.id, iova, iova + BigInt(sent.pages) * 4096n - 1n));
+        throw failure(sent.status, 'iova', `MAP at 0x${iova.toString(16)} in domain ${this.id}`);
+      }
+    }
+    this.areas.set(iova, area);
+  }
+
+  /** Sends an area's MAP requests; stops at the first failure. */
+  private sendArea(a: Area): { status: number; pages: number } {
+    const b = this.req;
+    put32(b, REQ_DOMAIN, this.id);
+    put32(b, MAP_FLAGS, a.flags);
+    const runs = a.runs;
+    for (let k = 0; k < runs.length; k += 3) {
+      const at = runs[k]!;
+      const pfn = runs[k + 1]!;
+      const n = runs[k + 2]!;
+      let lo = a.lo + at * 4096;
+      let hi = a.hi + Math.floor(lo / TWO32);
+      lo %= TWO32;
+      put64HiLo(b, REQ_VIRT_START, hi, lo);
+      lo += n * 4096 - 1;
+      hi += Math.floor(lo / TWO32);
+      lo %= TWO32;
+      put64HiLo(b, REQ_VIRT_END, hi, lo);
+      const pa = pfn * 4096;
+      put64HiLo(b, MAP_PHYS_START, Math.floor(pa / TWO32), pa % TWO32);
+      const s = this.host.channel.status(b);
+      if (s !== VIRTIO_IOMMU_S_OK) return { status: s, pages: at };
+    }
+    return { status: VIRTIO_IOMMU_S_OK, pages: a.count };
+  }
+
+  /** Unmaps exactly an area mapped earlier. */
+  override unmap(iova: bigint, length: bigint): void {
+    const a = this.areas.get(iova);
+    if (a === undefined || BigInt(a.count) * 4096n !== length) {
+      throw new IoasidError('EINVAL', 'iova', `[0x${iova.toString(16)}, +0x${length.toString(16)}) is not an area of domain ${this.id}`);
+    }
+    if (this.live) this.host.channel.send(encodeUnmap(this.id, iova, iova + length - 1n), 'iova', `UNMAP in domain ${this.id}`);
+    this.areas.delete(iova);
+  }
+
+  /** Replays every area (the device created the domain empty). */
+  override replay(): void {
+    for (const [iova, a] of this.areas) {
+      const sent = this.sendArea(a);
+      if (sent.status !== VIRTIO_IOMMU_S_OK) throw failure(sent.status, 'domain', `replaying MAP at 0x${iova.toString(16)} in domain ${this.id}`);
+    }
+  }
+
+  /** Number of areas (for tests). */
+  get areaCount(): number {
+    return this.areas.size;
+  }
+}
+
+/** Builds the INVALIDATE requests of user invalidation entries. */
+function invalidations(id: number, entries: readonly InvalidateEntry[]): Uint8Array[] {
+  return entries.map((e, i) => {
+    if (e.type !== 'virtio') throw new IoasidError('EINVAL', `entries[${i}]`, `entry type '${e.type}' is not 'virtio'`);
+    const pasid = e.pasid ?? 0;
+    const flags = pasid !== 0 ? VIRTIO_IOMMU_INVAL_F_X_PASID : 0;
+    if (e.scope === 'domain') return encodeInvalidate({ scope: VIRTIO_IOMMU_INVAL_S_DOMAIN, flags: VIRTIO_IOMMU_INVAL_F_CONFIG, domain: id });
+    if (e.scope === 'pasid') {
+      if (pasid === 0) throw new IoasidError('EINVAL', `entries[${i}].pasid`, "scope 'pasid' needs a non-zero PASID");
+      return encodeInvalidate({ scope: VIRTIO_IOMMU_INVAL_S_PASID, flags: flags | VIRTIO_IOMMU_INVAL_F_CONFIG, domain: id, pasid });
+    }
+    const addr = e.addr;
+    const size = e.size;
+    if (addr === undefined || size === undefined || size <= 0n) throw new IoasidError('EINVAL', `entries[${i}]`, "scope 'va' needs addr and size");
+    const start = addr & ~0xfffn;
+    const pages = (addr + size - start + 0xfffn) >> 12n;
+    return encodeInvalidate({ scope: VIRTIO_IOMMU_INVAL_S_VA, flags, domain: id, pasid, virtStart: start, nrPages: pages, granule: 12 });
+  });
+}
+
+/** A nested domain (extension): a guest-managed table over a nest-parent paging domain. */
+export class VirtioNestedDomain extends VirtioDomain {
+  /** Nested. */
+  readonly kind = 'nested' as const;
+
+  /**
+   * @param host - the driver
+   * @param id - domain ID
+   * @param parent - the nest parent
+   * @param data - the table
+   * @param iopf - translation faults become page requests
+   */
+  constructor(host: DomainHost, id: number, readonly parent: VirtioPagingDomain, readonly data: HwptDataVirtioTable, readonly iopf: boolean) {
+    super(host, id);
+  }
+
+  /** Sends INVALIDATE requests; returns the number handled. */
+  override invalidateUser(entries: readonly InvalidateEntry[]): number {
+    const reqs = invalidations(this.id, entries);
+    if (!this.live) return reqs.length; // the device holds nothing of the domain: nothing is cached
+    let done = 0;
+    for (const r of reqs) {
+      this.host.channel.send(r, `entries[${done}]`, `INVALIDATE in domain ${this.id}`);
+      done++;
+    }
+    return done;
+  }
+}
+
+/** An SVA domain (extension): the process's AArch64 page table as an LPAE stage-1 table. */
+export class VirtioSvaDomain extends VirtioDomain {
+  /** SVA. */
+  readonly kind = 'sva' as const;
+  private readonly remove: () => void;
+
+  /**
+   * @param host - the driver
+   * @param id - domain ID
+   * @param mm - the process address space
+   * @param iopf - faults become page requests (the endpoint has PRI)
+   */
+  constructor(host: DomainHost, id: number, readonly mm: ProcessMm, readonly iopf: boolean) {
+    super(host, id);
+    // The mmu notifier: CPU page-table changes are pushed to the device's TLB as INVALIDATE VA.
+    this.remove = mm.onInvalidate((vaddr, length) => {
+      if (!this.live || this.freed) return;
+      const start = vaddr & ~0xfffn;
+      const pages = (vaddr + length - start + 0xfffn) >> 12n;
+      this.host.channel.status(encodeInvalidate({ scope: VIRTIO_IOMMU_INVAL_S_VA, flags: 0, domain: this.id, virtStart: start, nrPages: pages, granule: 12 }));
+    });
+  }
+
+  /** Unregisters the notifier and releases the ID. */
+  override free(): void {
+    if (this.freed) return;
+    this.remove();
+    super.free();
+  }
+}
+
+/** The identity domain: ATTACH with VIRTIO_IOMMU_ATTACH_F_BYPASS. */
+export class VirtioIdentityDomain extends VirtioDomain {
+  /** Identity. */
+  readonly kind = 'identity' as const;
+  /** Shared and static: never freed. */
+  override free(): void {
+    // static
+  }
+}
+
+/** The blocking domain: DETACH. */
+export class VirtioBlockedDomain extends VirtioDomain {
+  /** Blocked. */
+  readonly kind = 'blocked' as const;
+  /** Shared and static: never freed. */
+  override free(): void {
+    // static
+  }
+}
