@@ -121,6 +121,7 @@ export class PaprHypervisor implements PaprFirmware {
   private readonly pes: PartitionableEndpoint[] = [];
   private readonly byDevice = new Map<string, PartitionableEndpoint>();
   private readonly defaults = new WeakMap<PartitionableEndpoint, TceTable>();
+  private readonly bars = new Map<string, Map<number, number>>();
   private readonly tceCtx: TceHcallContext;
   private readonly rtasCtx: RtasContext;
 
@@ -262,6 +263,31 @@ export class PaprHypervisor implements PaprFirmware {
       };
     }
     return phbDma(this.memory, pe, request);
+  }
+
+  /**
+   * An MMIO load from a 32-bit register of the function's BAR (a 4 KiB register file in this
+   * model). While the PE's MMIO is stopped (state 1 reset, 2 frozen, 5 unavailable) a load
+   * returns all ones, as LoPAR's EEH says a frozen PE's loads do.
+   */
+  mmioLoad(device: string, offset: number): number {
+    const pe = this.pe(device);
+    if (pe.state !== 0 && pe.state !== 4) return 0xffffffff;
+    return this.bar(device).get(offset & 0xffc) ?? 0;
+  }
+
+  /** An MMIO store to the function's BAR; discarded while the PE's MMIO is stopped. Returns whether it landed. */
+  mmioStore(device: string, offset: number, value: number): boolean {
+    const pe = this.pe(device);
+    if (pe.state !== 0 && pe.state !== 4) return false;
+    this.bar(device).set(offset & 0xffc, value >>> 0);
+    return true;
+  }
+
+  private bar(device: string): Map<number, number> {
+    let b = this.bars.get(device);
+    if (b === undefined) this.bars.set(device, (b = new Map<number, number>()));
+    return b;
   }
 
   /** The EEH state of the device's PE (0 normal, 1 reset, 2 MMIO+DMA stopped, 4 DMA stopped). */

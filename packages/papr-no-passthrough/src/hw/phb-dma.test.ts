@@ -92,6 +92,19 @@ describe('EEH freeze and recovery', () => {
     expect(hv.dma({ device: DEV, iova: 0n, size: 1, write: false })).toEqual({ ok: true, data: Uint8Array.of(42) });
   });
 
+  it('MMIO of a frozen PE: loads return all ones, stores are dropped; thaw MMIO (state 4) restores MMIO', () => {
+    const { hv } = setup();
+    expect(hv.mmioStore(DEV, 0x10, 0x1234)).toBe(true);
+    expect(hv.mmioLoad(DEV, 0x10)).toBe(0x1234);
+    hv.dma({ device: DEV, iova: 0x3_0000_0000n, size: 1, write: false }); // outside every window → freeze
+    expect(hv.mmioLoad(DEV, 0x10)).toBe(0xffffffff);
+    expect(hv.mmioStore(DEV, 0x10, 0x5678)).toBe(false);
+    expect(hv.mmioLoad(OTHER, 0x10)).toBe(0); // the other PE's MMIO works
+    hv.rtas('ibm,set-eeh-option', [CFG, BHI, BLO, 2]); // thaw MMIO: state 4
+    expect(hv.mmioLoad(DEV, 0x10)).toBe(0x1234);
+    expect(hv.dma({ device: DEV, iova: 0n, size: 1, write: false }).ok).toBe(false);
+  });
+
   it('slot reset: activate → 1, deactivate → 0; fundamental reset too; TCEs survive', () => {
     const { memory, hv, liobn } = setup();
     hv.hcall(H_PUT_TCE, liobn, 0n, 0x10000n | 1n);
