@@ -97,6 +97,11 @@ export class Context implements IoasidContext {
     return this.nextId++;
   }
 
+  /** Gives back the id a failed call took last, so that the failure leaves the id space as it was. */
+  private releaseId(id: ObjectId): void {
+    if (id === this.nextId - 1) this.nextId = id;
+  }
+
   private lookup(id: ObjectId, argument: string): KernelObject {
     const o = this.objects.get(id);
     if (o === undefined) throw new IoasidError('ENOENT', argument, `no object with id ${id}`);
@@ -494,15 +499,20 @@ export class Context implements IoasidContext {
     const rid = ep.kind === 'mdev' ? this.system.endpoint(ep.parent!, 'name') : ep;
     const info = this.system.info(rid);
     let mdevPasid: number | undefined;
-    const id = this.newId();
     if (ep.kind === 'mdev') {
       if (info.pasidBits === 0) {
         throw new IoasidError('EOPNOTSUPP', 'name', `${name}: mediated devices need PASIDs, which ${info.backend} lacks here`);
       }
       mdevPasid = this.system.pasids.allocForDevice(ep, rid.name);
-    } else {
-      this.system.driver.detach(rid, undefined); // a freshly bound device is blocked
     }
+    let id: ObjectId;
+    try {
+      id = this.newId();
+    } catch (e) {
+      if (mdevPasid !== undefined) this.system.pasids.releaseOn(rid.name, mdevPasid);
+      throw e;
+    }
+    if (ep.kind !== 'mdev') this.system.driver.detach(rid, undefined); // a freshly bound device is blocked
     const dev: DeviceObject = { kind: 'device', id, endpoint: ep, rid, info, attached: new Map(), mdevPasid, vpasids: new Map() };
     this.objects.set(id, dev);
     this.system.owners.set(ep.name, { context: this, device: dev });
@@ -672,7 +682,10 @@ export class Context implements IoasidContext {
       }
       sys.driver.attach(dev.rid, hwpt.domain, wirePasid);
     } catch (e) {
-      if (created) this.freeHwpt(hwpt!);
+      if (created) {
+        this.freeHwpt(hwpt!);
+        this.releaseId(hwpt!.id);
+      }
       rollbackClaims();
       throw e;
     }
@@ -885,9 +898,10 @@ export class Context implements IoasidContext {
       throw new IoasidError('EBUSY', 'dev', `PASID ${pasid} is already attached on ${dev.endpoint.name}`);
     }
     let domain: DriverDomain | undefined;
+    let id: ObjectId | undefined;
     try {
       domain = this.system.driver.allocSvaDomain(dev.rid, proc);
-      const id = this.newId();
+      id = this.newId();
       const h: HwptObject = {
         kind: 'hwpt', id, type: 'sva', domain, ioas: undefined, parent: undefined, auto: false, nestParent: false,
         dirtyTracking: false, pasidFlag: true, faultQueue: undefined, data: undefined, process: proc, attachments: 0, children: 0,
@@ -898,6 +912,7 @@ export class Context implements IoasidContext {
       dev.attached.set(pasid, h);
     } catch (e) {
       domain?.free();
+      if (id !== undefined) this.releaseId(id);
       this.system.putSvaPasid(proc);
       throw e;
     }
