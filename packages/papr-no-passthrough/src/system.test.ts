@@ -325,3 +325,24 @@ describe('fail_nth: every allocation of a map/attach can fail and nothing change
     expect(injected).toBeGreaterThan(0);
   });
 });
+
+describe('profiles and SR-IOV', () => {
+  it("the 'qemu' profile has QEMU's 1 GiB default window", () => {
+    const system = createPaprSystem({ devices: [DEV], profile: 'qemu', memorySize: 1n << 32n });
+    const ctx = system.open(system.createProcess());
+    expect(ctx.getInfo(ctx.bindDevice(DEV)).iovaRanges[0]).toEqual({ start: 0n, last: 0x3fffffffn });
+  });
+
+  it('each VF is a PE of its own, with its own LIOBNs and freeze state', () => {
+    const system = createPaprSystem({ devices: [{ name: DEV, vfs: 2 }], memorySize: 1n << 32n });
+    const hv = system.hardware as PaprHypervisor;
+    // VF 1 of 00:02.0 has RID 0x0011 → 0000:00:02.1
+    const vf = '0000:00:02.1';
+    expect(system.deviceNames()).toContain(vf);
+    expect(hv.liobns(vf)[0]!.liobn).not.toBe(hv.liobns(DEV)[0]!.liobn);
+    expect(hv.configAddr(vf)).toBe(0x11 << 8);
+    system.device(vf).dma({ iova: 0n, size: 1, write: false });
+    expect(hv.peState(vf)).toBe(2);
+    expect(hv.peState(DEV)).toBe(0);
+  });
+});
