@@ -1,0 +1,208 @@
+import { PhysicalMemory } from '@ioasid/core';
+import { describe, expect, it } from 'vitest';
+import { VirtioIommuDevice } from './device.js';
+import { PROFILES } from './profile.js';
+
+// Extension requests built by hand from src/spec/extension.ts's layouts.
+const EP = 0x10;
+const EXT = PROFILES.strict.features | (1n << 23n);
+const status = (w: Uint8Array) => w[w.length - 4];
+function u32(b: Uint8Array, off: number, v: number) {
+  new DataView(b.buffer).setUint32(off, v, true);
+}
+function u64(b: Uint8Array, off: number, v: bigint) {
+  new DataView(b.buffer).setBigUint64(off, v, true);
+}
+function attach(domain: number, flags = 0, extra = 0): Uint8Array {
+  const b = new Uint8Array(20);
+  b[0] = 1;
+  u32(b, 4, domain);
+  u32(b, 8, EP);
+  u32(b, 12, flags);
+  u32(b, 16, extra);
+  return b;
+}
+function map(domain: number, start: bigint, end: bigint, phys: bigint): Uint8Array {
+  const b = new Uint8Array(36);
+  b[0] = 3;
+  u32(b, 4, domain);
+  u64(b, 8, start);
+  u64(b, 16, end);
+  u64(b, 24, phys);
+  u32(b, 32, 3);
+  return b;
+}
+/** ATTACH_TABLE (76 readable bytes): domain @4, endpoint @8, flags @12, pasid @16, parent @20, ep_pasid @24, format @28, desc @32. */
+function attachTable(o: { domain: number; flags: number; pasid?: number; parent?: number; format: number; tcr?: bigint; ttbr0?: bigint; cd?: [number, number, number, bigint] }): Uint8Array {
+  const b = new Uint8Array(76);
+  b[0] = 6;
+  u32(b, 4, o.domain);
+  u32(b, 8, EP);
+  u32(b, 12, o.flags);
+  u32(b, 16, o.pasid ?? 0);
+  u32(b, 20, o.parent ?? 0);
+  b[28] = o.format;
+  if (o.format === 1) {
+    u64(b, 40, o.tcr ?? 16n);
+    u64(b, 48, o.ttbr0 ?? 0n);
+  }
+  if (o.cd) {
+    b[32] = o.cd[0];
+    b[33] = o.cd[1];
+    u32(b, 36, o.cd[2]);
+    u64(b, 40, o.cd[3]);
+  }
+  return b;
+}
+/** INVALIDATE (60 readable bytes): scope @4, flags @6, domain @8, pasid @12, virt_start @24, nr_pages @32, granule @40. */
+function invalidate(scope: number, flags: number, domain: number, pasid = 0, start = 0n, pages = 0n, granule = 12): Uint8Array {
+  const b = new Uint8Array(60);
+  b[0] = 7;
+  b[4] = scope;
+  b[6] = flags;
+  u32(b, 8, domain);
+  u32(b, 12, pasid);
+  u64(b, 24, start);
+  u64(b, 32, pages);
+  b[40] = granule;
+  return b;
+}
+/** Writes a 4-level LPAE table for va → pa (tables at base, base+4K, …). */
+function lpae(memory: PhysicalMemory, base: number, va: bigint, pa: bigint, leafLow = 0x743n): void {
+  const idx = [39n, 30n, 21n, 12n].map((s) => (va >> s) & 511n);
+  for (let l = 0; l < 3; l++) memory.write64(BigInt(base + l * 4096) + idx[l]! * 8n, BigInt(base + (l + 1) * 4096) | 3n);
+  // leaf: V|page (3), AP[1] (0x40), SH ISH (0x300), AF (0x400) = 0x743
+  memory.write64(BigInt(base + 3 * 4096) + idx[3]! * 8n, pa | leafLow);
+}
+
+function dev(features = EXT) {
+  const memory = new PhysicalMemory({ size: 1n << 32n });
+  return { memory, d: new VirtioIommuDevice({ memory, endpoints: [EP], features }) };
+}
+
+describe('extension framing', () => {
+  it('types 6–8 are unknown (unwritten) without the extension; its ATTACH flags are INVAL', () => {
+    const { d } = dev(PROFILES.strict.features);
+    expect(d.request(attachTable({ domain: 1, flags: 0, format: 1 })).length).toBe(0);
+    expect(status(d.request(attach(1, 1 << 1)))).toBe(4);
+  });
+});
+
+describe('ATTACH_TABLE', () => {
+  it('status matrix', () => {
+    const { d } = dev();
+    expect(status(d.request(attachTable({ domain: 1, flags: 1 << 7, format: 1 })))).toBe(4); // unknown flag
+    expect(status(d.request(attachTable({ domain: 1, flags: 0, format: 9 })))).toBe(2); // unknown format: UNSUPP
+    expect(status(d.request(attachTable({ domain: 1, flags: 0, format: 1, tcr: 16n | (1n << 14n) })))).toBe(4); // TG0 64K
+    expect(status(d.request(attachTable({ domain: 1, flags: 0, format: 1, tcr: 12n })))).toBe(4); // T0SZ 12
+    expect(status(d.request(attachTable({ domain: 1, flags: 1, pasid: 1 << 20, format: 1 })))).toBe(5); // PASID ≥ 2^20
+    expect(status(d.request(attachTable({ domain: 1, flags: 2, parent: 9, format: 1 })))).toBe(6); // no parent
+    expect(status(d.request(attachTable({ domain: 1, flags: 0, format: 2, cd: [1, 2, 0, 0x10000n] })))).toBe(2); // 2-level CD table
+    expect(status(d.request(attachTable({ domain: 1, flags: 0, format: 2, cd: [0, 2, 4, 0x10040n] })))).toBe(4); // 16 CDs = 1 KiB alignment
+    expect(status(d.request(attachTable({ domain: 1, flags: 1, pasid: 3, format: 2, cd: [0, 2, 4, 0x10000n] })))).toBe(4); // CD table with F_PASID
+    d.request(attach(2));
+    expect(status(d.request(attachTable({ domain: 2, flags: 0, format: 1 })))).toBe(4); // NO-PASID table on an anonymous domain
+    expect(status(d.request(attachTable({ domain: 2, flags: 1, pasid: 4, format: 1, ttbr0: 0x20000n })))).toBe(0); // PASID context beside it
+  });
+  it('walks the table for the NO-PASID context and keeps a stale TLB entry until INVALIDATE VA', () => {
+    const { d, memory } = dev();
+    lpae(memory, 0x20000, 0x4000_0000n, 0x9000n);
+    memory.write(0x9000n, Uint8Array.of(0xa1));
+    memory.write(0xa000n, Uint8Array.of(0xb2));
+    expect(status(d.request(attachTable({ domain: 1, flags: 0, format: 1, ttbr0: 0x20000n })))).toBe(0);
+    expect(d.dma({ endpoint: EP, iova: 0x4000_0000n, size: 1, write: false })).toEqual({ ok: true, data: Uint8Array.of(0xa1) });
+    lpae(memory, 0x20000, 0x4000_0000n, 0xa000n);
+    expect(d.dma({ endpoint: EP, iova: 0x4000_0000n, size: 1, write: false })).toEqual({ ok: true, data: Uint8Array.of(0xa1) });
+    expect(status(d.request(invalidate(4, 0, 1, 0, 0x4000_0000n, 1n)))).toBe(0);
+    expect(d.dma({ endpoint: EP, iova: 0x4000_0000n, size: 1, write: false })).toEqual({ ok: true, data: Uint8Array.of(0xb2) });
+    // AP[2] is clear and AP[1] set: writes allowed; a privileged-only page (AP[1]=0) refuses unprivileged DMA
+    lpae(memory, 0x20000, 0x4000_1000n, 0xb000n, 0x703n);
+    const r = d.dma({ endpoint: EP, iova: 0x4000_1000n, size: 1, write: false });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.fault.class).toBe('permission');
+    expect(d.dma({ endpoint: EP, iova: 0x4000_1000n, size: 1, write: false, priv: true }).ok).toBe(true);
+  });
+  it('a table outside memory is an external abort; AF = 0 an access-flag fault', () => {
+    const { d, memory } = dev();
+    d.request(attachTable({ domain: 1, flags: 0, format: 1, ttbr0: 1n << 40n }));
+    const r = d.dma({ endpoint: EP, iova: 0n, size: 1, write: false });
+    expect(r.ok ? '' : r.fault.class).toBe('external-abort');
+    lpae(memory, 0x30000, 0x2000n, 0x9000n, 0x343n); // AF clear
+    d.request(attachTable({ domain: 2, flags: 0, format: 1, ttbr0: 0x30000n }));
+    const a = d.dma({ endpoint: EP, iova: 0x2000n, size: 1, write: false });
+    expect(a.ok ? '' : a.fault.record.detail).toBe('stage-1 access flag fault');
+  });
+  it('nested: table and output addresses go through the parent domain’s mappings', () => {
+    const { d, memory } = dev();
+    d.request(attach(1)); // parent, anonymous context
+    // IPA 0..0xfffff → PA 0x100000..0x1fffff
+    expect(status(d.request(map(1, 0n, 0xfffffn, 0x100000n)))).toBe(0);
+    const base = 0x100000 + 0x20000; // tables at IPA 0x20000
+    const idx = [39n, 30n, 21n, 12n].map((s) => (0x7000n >> s) & 511n);
+    for (let l = 0; l < 3; l++) memory.write64(BigInt(base + l * 4096) + idx[l]! * 8n, BigInt(0x20000 + (l + 1) * 4096) | 3n);
+    memory.write64(BigInt(base + 3 * 4096) + idx[3]! * 8n, 0x5000n | 0x743n); // IPA 0x5000 → PA 0x105000
+    memory.write(0x105000n, Uint8Array.of(0x77));
+    expect(status(d.request(attachTable({ domain: 2, flags: 2, parent: 1, format: 1, ttbr0: 0x20000n })))).toBe(0);
+    expect(d.dma({ endpoint: EP, iova: 0x7000n, size: 1, write: false })).toEqual({ ok: true, data: Uint8Array.of(0x77) });
+    // the parent outlives its last endpoint while the child nests in it
+    expect(status(d.request(map(1, 0x200000n, 0x200fffn, 0x300000n)))).toBe(0);
+  });
+  it('CD table: S1DSS=SSID0 serves untagged DMA from CD 0; PASID p from CD p; V=0 is bad config', () => {
+    const { d, memory } = dev();
+    lpae(memory, 0x40000, 0x1000n, 0x9000n);
+    memory.write(0x9000n, Uint8Array.of(0x5c));
+    // CD 0 at 0x10000: T0SZ 16 | V (bit 31); AA64 (w1 bit 9); TTB0 = 0x40000
+    memory.write32(0x10000n, (16 | (1 << 31)) >>> 0);
+    memory.write32(0x10004n, 1 << 9);
+    memory.write64(0x10008n, 0x40000n);
+    // CD 1 copies CD 0; CD 2 stays invalid
+    memory.write(0x10040n, memory.read(0x10000n, 64));
+    expect(status(d.request(attachTable({ domain: 1, flags: 0, format: 2, cd: [0, 2, 2, 0x10000n] })))).toBe(0);
+    expect(d.dma({ endpoint: EP, iova: 0x1000n, size: 1, write: false })).toEqual({ ok: true, data: Uint8Array.of(0x5c) });
+    expect(d.dma({ endpoint: EP, pasid: 1, iova: 0x1000n, size: 1, write: false }).ok).toBe(true);
+    const bad = d.dma({ endpoint: EP, pasid: 2, iova: 0x1000n, size: 1, write: false });
+    expect(bad.ok ? '' : bad.fault.class).toBe('bad-config');
+    const out = d.dma({ endpoint: EP, pasid: 4, iova: 0x1000n, size: 1, write: false }); // ≥ 2^S1CDMax
+    expect(out.ok ? '' : out.fault.class).toBe('bad-config');
+  });
+});
+
+describe('INVALIDATE and PAGE_RESP', () => {
+  it('INVALIDATE status matrix', () => {
+    const { d } = dev();
+    expect(status(d.request(invalidate(1, 0, 1)))).toBe(6); // no domain
+    d.request(attach(1));
+    expect(status(d.request(invalidate(3, 0, 1)))).toBe(4); // unknown scope
+    expect(status(d.request(invalidate(1, 1 << 5, 1)))).toBe(4); // unknown flag
+    expect(status(d.request(invalidate(2, 0, 1)))).toBe(4); // PASID scope without F_X_PASID
+    expect(status(d.request(invalidate(2, 4, 1, 1 << 20)))).toBe(5); // PASID out of range
+    d.request(attachTable({ domain: 1, flags: 1, pasid: 5, format: 1, ttbr0: 0x20000n }));
+    expect(status(d.request(invalidate(4, 4, 1, 5, 0x1000n, 1n, 13)))).toBe(4); // granule 13
+    expect(status(d.request(invalidate(4, 4, 1, 5, 0x1000n, 1n, 21)))).toBe(5); // misaligned to 2 MiB
+    expect(status(d.request(invalidate(1, 1, 1)))).toBe(0);
+  });
+  it('a fault in an IOPF table becomes a page request (PRM bits in address) until PAGE_RESP', () => {
+    const { d } = dev();
+    d.request(attachTable({ domain: 1, flags: 1 << 2, format: 1, ttbr0: 0x20000n }));
+    const r = d.dma({ endpoint: EP, iova: 0x12345678n, size: 1, write: true, data: Uint8Array.of(1) });
+    expect(r.ok ? '' : r.fault.class).toBe('page-request');
+    const ev = d.takeEvents()[0]!;
+    const dv = new DataView(ev.buffer);
+    // flags: X_PAGE_REQ (1<<10) | ADDRESS (1<<8) | WRITE (1<<1)
+    expect(dv.getUint32(4, true)).toBe((1 << 10) | (1 << 8) | 2);
+    // address: page 0x12345000 | PRGI 0 << 3 | L (4) | W (2)
+    expect(dv.getBigUint64(16, true)).toBe(0x12345000n | 4n | 2n);
+    const resp = (grpid: number, code: number) => {
+      const b = new Uint8Array(28);
+      b[0] = 8;
+      u32(b, 4, EP);
+      u32(b, 16, grpid);
+      b[20] = code;
+      return d.request(b);
+    };
+    expect(status(resp(0, 3))).toBe(4); // unknown code
+    expect(status(resp(5, 0))).toBe(4); // no such group
+    expect(status(resp(0, 0))).toBe(0);
+    expect(status(resp(0, 0))).toBe(4); // already completed
+  });
+});
