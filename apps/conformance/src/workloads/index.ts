@@ -5,6 +5,7 @@ import { badInput } from './bad-input.js';
 import { cacheCoherence } from './cache-coherence.js';
 import { domainContexts } from './domain-contexts.js';
 import { hardwareNesting } from './hardware-nesting.js';
+import { liveMigration } from './live-migration.js';
 import { multipleIoas } from './multiple-ioas.js';
 import { noPassthrough } from './no-passthrough.js';
 import { pasidAllocation } from './pasid-allocation.js';
@@ -26,4 +27,5 @@ export const WORKLOADS: readonly Workload[] = [
   reservedRegions,
   badInput,
   cacheCoherence,
+  liveMigration,
 ];
