@@ -997,6 +997,11 @@ export class Context implements IoasidContext {
     checkU64(iova, 'iova');
     checkU64(length, 'length');
     if (!isPow2(pageSize)) throw new IoasidError('EINVAL', 'pageSize', 'pageSize must be a power of two');
+    const smallest = h.domain.pageSizes[0] ?? PAGE;
+    if (pageSize < smallest) {
+      // the driver records dirty state per IOMMU page: a finer bitmap would claim what it cannot know
+      throw new IoasidError('EINVAL', 'pageSize', `pageSize ${hex(pageSize)} is below the IOMMU's smallest page ${hex(smallest)}`);
+    }
     if (iova % pageSize !== 0n) throw new IoasidError('EINVAL', 'iova', 'iova must be aligned to pageSize');
     if (length === 0n || length % pageSize !== 0n) throw new IoasidError('EINVAL', 'length', 'length must be a non-zero multiple of pageSize');
     if (iova + length - 1n > U64_MAX) throw new IoasidError('EOVERFLOW', 'length', 'iova + length wraps past 2^64');

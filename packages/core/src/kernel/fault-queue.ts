@@ -38,11 +38,18 @@ export class FaultQueue {
     this.id = id;
   }
 
-  /** Queues a page request of a device. */
+  /**
+   * Queues a page request of a device.
+   * @param devId - the device id the record names
+   * @param request - the request as the driver reported it (wire PASID)
+   * @param pasid - the PASID the record names (the user's; differs from the wire for an mdev)
+   */
   push(devId: ObjectId, request: IommuPageRequest, pasid: number | undefined): void {
     let cookie = 0;
+    // A group is identified as the hardware identifies it: requester, wire PASID, group index
+    // (an mdev's user-visible PASID differs from the wire PASID its group is answered on).
     for (const [c, g] of this.groups) {
-      if (g.endpoint === request.endpoint && g.pasid === pasid && g.grpid === request.grpid) cookie = c;
+      if (g.endpoint === request.endpoint && g.pasid === request.pasid && g.grpid === request.grpid) cookie = c;
     }
     if (cookie === 0) {
       cookie = this.nextCookie++;
