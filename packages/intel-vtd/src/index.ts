@@ -29,3 +29,4 @@ export type { PageRequestRecord } from './hw/page-request-queue.js';
 export { createVtdSystem, vtdBackend, type VtdSystemOptions } from './system.js';
 export { VtdDriver, MSI_WINDOW } from './driver/vtd-driver.js';
 export type { LoggedFault } from './driver/intel-iommu.js';
+export { vtdNestingGuest } from './guest.js';
