@@ -3,6 +3,16 @@
  * holds it while something is attached to it (or, in the extension, while a child domain
  * nests in it), so the driver keeps its own copy of every mapping and replays it when the
  * domain comes back to life — as Linux's `viommu_replay_mappings` does.
+ *
+ * Kernel-managed paging domains (and the blocking domain) differ from Linux in one respect:
+ * each attachment gets a device domain of its own, and MAP/UNMAP go to every one of them. The
+ * spec lets a device refuse to take an endpoint out of a domain it shares ("If the device
+ * cannot do so, it MUST reject the request and set status to VIRTIO_IOMMU_S_UNSUPP" — ATTACH,
+ * and crosvm's DETACH likewise), and crosvm does refuse whenever the domain has another endpoint
+ * (`detach_endpoint`: "we only support detaching an endpoint if it is the only endpoint attached
+ * to its domain"). A shared device domain would then pin its endpoints there for good, and a
+ * detached device would keep DMAing. With one endpoint per device domain every move and every
+ * DETACH stays possible; the uAPI still sees one HWPT.
  */
 
 import {
@@ -31,6 +41,8 @@ export interface DomainHost {
   readonly pageSizes: readonly bigint[];
   /** The input range. */
   readonly apertures: readonly IovaRange[];
+  /** Takes a free domain ID (ENOSPC when domain_range is exhausted). */
+  allocId(argument: string): number;
   /** Returns a domain ID to the allocator. */
   releaseId(id: number): void;
 }
@@ -55,10 +67,15 @@ export abstract class VirtioDomain implements DriverDomain {
   liveChildren = 0;
   /** Freed. */
   freed = false;
+  /**
+   * Device domains of a per-endpoint driver domain by attachment key (`rid` or `rid:pasid`);
+   * empty for a shared domain, whose one device domain is {@link VirtioDomain.id}.
+   */
+  readonly instances = new Map<string, number>();
 
   /**
    * @param host - the driver
-   * @param id - the domain ID in the device
+   * @param id - the domain ID in the device (-1: none of its own, IDs come per attachment)
    */
   constructor(
     protected readonly host: DomainHost,
@@ -68,6 +85,40 @@ export abstract class VirtioDomain implements DriverDomain {
   /** The device holds the domain. */
   get live(): boolean {
     return this.attachments.size > 0 || this.liveChildren > 0;
+  }
+
+  /** Each attachment gets a device domain of its own. */
+  get perEndpoint(): boolean {
+    return false;
+  }
+
+  /** The device domain ID attachment `key` is in. */
+  idFor(key: string): number {
+    return this.instances.get(key) ?? this.id;
+  }
+
+  /** A device domain ID for a new attachment of a per-endpoint domain: its own ID when unused. */
+  acquireId(argument: string): number {
+    if (this.id >= 0 && !this.usesOwnId()) return this.id;
+    return this.host.allocId(argument);
+  }
+
+  private usesOwnId(): boolean {
+    for (const id of this.instances.values()) if (id === this.id) return true;
+    return false;
+  }
+
+  /** Gives back an ID from {@link VirtioDomain.acquireId} whose attachment did not happen. */
+  releaseAcquired(id: number): void {
+    if (id !== this.id) this.host.releaseId(id);
+  }
+
+  /** Attachment `key` left its device domain, which the device destroyed with its last endpoint. */
+  dropInstance(key: string): void {
+    const id = this.instances.get(key);
+    if (id === undefined) return;
+    this.instances.delete(key);
+    this.releaseAcquired(id);
   }
 
   /** Page sizes. */
@@ -109,7 +160,8 @@ export abstract class VirtioDomain implements DriverDomain {
   free(): void {
     if (this.freed) return;
     this.freed = true;
-    this.host.releaseId(this.id);
+    for (const key of [...this.instances.keys()]) this.dropInstance(key);
+    if (this.id >= 0) this.host.releaseId(this.id);
   }
 
   /** Sends what the device needs when the domain comes to life (mappings). */
@@ -118,7 +170,11 @@ export abstract class VirtioDomain implements DriverDomain {
   }
 }
 
-/** A kernel-managed domain: MAP/UNMAP requests on its anonymous context. */
+/**
+ * A kernel-managed domain: MAP/UNMAP requests on its anonymous context. It has a device domain
+ * per attachment (the first one uses the ID allocated with it), except a nest parent, whose one
+ * device domain is also what nested children name as their parent (extension only).
+ */
 export class VirtioPagingDomain extends VirtioDomain {
   /** Paging. */
   readonly kind = 'paging' as const;
@@ -129,13 +185,25 @@ export class VirtioPagingDomain extends VirtioDomain {
    * @param host - the driver
    * @param id - domain ID
    * @param nestParent - may be the parent of nested domains
+   * @param iopf - attached with the extension's F_X_IOPF: misses are page requests
    */
-  constructor(host: DomainHost, id: number, readonly nestParent: boolean) {
+  constructor(host: DomainHost, id: number, readonly nestParent: boolean, readonly iopf = false) {
     super(host, id);
     this.req[0] = VIRTIO_IOMMU_T_MAP;
   }
 
-  /** Maps `count` pages, one MAP per physically contiguous run (only while the device holds the domain). */
+  /** A device domain per attachment, unless a nest parent. */
+  override get perEndpoint(): boolean {
+    return !this.nestParent;
+  }
+
+  /** The device domains holding the mappings (only while the device holds the domain). */
+  private deviceIds(): number[] {
+    if (!this.live) return [];
+    return this.perEndpoint ? [...this.instances.values()] : [this.id];
+  }
+
+  /** Maps `count` pages, one MAP per physically contiguous run, in every device domain. */
   override map(iova: bigint, pfns: Uint32Array, count: number, prot: number): void {
     if (this.areas.has(iova)) throw new IoasidError('EEXIST', 'iova', `0x${iova.toString(16)} is already mapped`);
     const flags = ((prot & IOMMU_READ) !== 0 ? VIRTIO_IOMMU_MAP_F_READ : 0) | ((prot & IOMMU_WRITE) !== 0 ? VIRTIO_IOMMU_MAP_F_WRITE : 0);
@@ -149,20 +217,23 @@ export class VirtioPagingDomain extends VirtioDomain {
       i += n;
     }
     const area: Area = { hi: Number(iova >> 32n), lo: Number(iova & 0xffffffffn), count, flags, runs };
-    if (this.live) {
-      const sent = this.sendArea(area);
+    const ids = this.deviceIds();
+    for (let j = 0; j < ids.length; j++) {
+      const sent = this.sendArea(area, ids[j]!);
       if (sent.status !== VIRTIO_IOMMU_S_OK) {
-        if (sent.pages > 0) this.host.channel.status(encodeUnmap(this.id, iova, iova + BigInt(sent.pages) * 4096n - 1n));
-        throw failure(sent.status, 'iova', `MAP at 0x${iova.toString(16)} in domain ${this.id}`);
+        // Roll back: the part of this device domain that was mapped, and the whole area in the others.
+        if (sent.pages > 0) this.host.channel.status(encodeUnmap(ids[j]!, iova, iova + BigInt(sent.pages) * 4096n - 1n));
+        for (let k = 0; k < j; k++) this.host.channel.status(encodeUnmap(ids[k]!, iova, iova + BigInt(count) * 4096n - 1n));
+        throw failure(sent.status, 'iova', `MAP at 0x${iova.toString(16)} in domain ${ids[j]!}`);
       }
     }
     this.areas.set(iova, area);
   }
 
-  /** Sends an area's MAP requests; stops at the first failure. */
-  private sendArea(a: Area): { status: number; pages: number } {
+  /** Sends an area's MAP requests to device domain `id`; stops at the first failure. */
+  private sendArea(a: Area, id: number): { status: number; pages: number } {
     const b = this.req;
-    put32(b, REQ_DOMAIN, this.id);
+    put32(b, REQ_DOMAIN, id);
     put32(b, MAP_FLAGS, a.flags);
     const runs = a.runs;
     for (let k = 0; k < runs.length; k += 3) {
@@ -191,15 +262,20 @@ export class VirtioPagingDomain extends VirtioDomain {
     if (a === undefined || BigInt(a.count) * 4096n !== length) {
       throw new IoasidError('EINVAL', 'iova', `[0x${iova.toString(16)}, +0x${length.toString(16)}) is not an area of domain ${this.id}`);
     }
-    if (this.live) this.host.channel.send(encodeUnmap(this.id, iova, iova + length - 1n), 'iova', `UNMAP in domain ${this.id}`);
+    for (const id of this.deviceIds()) this.host.channel.send(encodeUnmap(id, iova, iova + length - 1n), 'iova', `UNMAP in domain ${id}`);
     this.areas.delete(iova);
   }
 
   /** Replays every area (the device created the domain empty). */
   override replay(): void {
+    this.replayInto(this.id);
+  }
+
+  /** Replays every area into device domain `id`, which the device just created empty. */
+  replayInto(id: number): void {
     for (const [iova, a] of this.areas) {
-      const sent = this.sendArea(a);
-      if (sent.status !== VIRTIO_IOMMU_S_OK) throw failure(sent.status, 'domain', `replaying MAP at 0x${iova.toString(16)} in domain ${this.id}`);
+      const sent = this.sendArea(a, id);
+      if (sent.status !== VIRTIO_IOMMU_S_OK) throw failure(sent.status, 'domain', `replaying MAP at 0x${iova.toString(16)} in domain ${id}`);
     }
   }
 
@@ -299,10 +375,20 @@ export class VirtioIdentityDomain extends VirtioDomain {
   }
 }
 
-/** The blocking domain: DETACH. */
+/**
+ * The blocking domain: DETACH, or — when the device answers DETACH with UNSUPP — an empty
+ * device domain of the endpoint's own (see the driver's `block`). Its instances are those
+ * empty domains. Static: never freed.
+ */
 export class VirtioBlockedDomain extends VirtioDomain {
   /** Blocked. */
   readonly kind = 'blocked' as const;
+
+  /** Every attachment parked in an empty domain has its own. */
+  override get perEndpoint(): boolean {
+    return true;
+  }
+
   /** Shared and static: never freed. */
   override free(): void {
     // static

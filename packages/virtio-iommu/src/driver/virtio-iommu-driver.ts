@@ -16,7 +16,7 @@ import { lpaeTcr, TCR_T0SZ_MASK } from '../spec/arm-lpae.js';
 import { CONFIG_BYPASS, decodeConfig, pageSizesOf, type VirtioIommuConfig } from '../spec/config.js';
 import {
   DETACH_X_FLAGS, DETACH_X_PASID, EXTENSION_FEATURE_NAMES, S1DSS_SSID0, VIRTIO_IOMMU_ATTACH_F_X_NO_DEFAULT,
-  VIRTIO_IOMMU_ATTACH_F_X_PASID, VIRTIO_IOMMU_ATTACH_TABLE_F_EP_PASID, VIRTIO_IOMMU_ATTACH_TABLE_F_IOPF,
+  VIRTIO_IOMMU_ATTACH_F_X_IOPF, VIRTIO_IOMMU_ATTACH_F_X_PASID, VIRTIO_IOMMU_ATTACH_TABLE_F_EP_PASID, VIRTIO_IOMMU_ATTACH_TABLE_F_IOPF,
   VIRTIO_IOMMU_ATTACH_TABLE_F_PARENT, VIRTIO_IOMMU_ATTACH_TABLE_F_PASID, VIRTIO_IOMMU_DETACH_F_X_PASID,
   VIRTIO_IOMMU_FAULT_F_PRIV, VIRTIO_IOMMU_FAULT_F_X_PAGE_REQ, VIRTIO_IOMMU_FAULT_F_X_PASID, VIRTIO_IOMMU_F_X_IOASID,
   VIRTIO_IOMMU_PAGE_RESP_INVALID, VIRTIO_IOMMU_PAGE_RESP_SUCCESS, VIRTIO_IOMMU_X_FORMAT_ARM_LPAE_S1,
@@ -153,7 +153,8 @@ export class VirtioIommuDriver implements IommuDriver, DomainHost {
 
   // ---------------------------------------------------------------- domain IDs
 
-  private allocId(argument: string): number {
+  /** Takes a free domain ID in domain_range (ENOSPC naming `argument` when there is none). */
+  allocId(argument: string): number {
     for (let id = this.idStart; id <= this.idEnd; id++) {
       if (!this.usedIds.has(id)) {
         this.usedIds.add(id);
@@ -228,12 +229,17 @@ export class VirtioIommuDriver implements IommuDriver, DomainHost {
     this.ep(dev);
     if (options.dirtyTracking) throw new IoasidError('EOPNOTSUPP', 'flags', 'no dirty tracking in the virtio spec');
     if ((options.pasid || options.nestParent) && !this.extension) throw new IoasidError('EOPNOTSUPP', 'flags', NO_EXTENSION);
-    if (options.iopf) throw new IoasidError('EOPNOTSUPP', 'faultQueue', 'MAP/UNMAP domains never raise page requests');
+    if (options.iopf) {
+      // Page requests from a MAP/UNMAP domain are the extension's ATTACH flag F_X_IOPF.
+      if (!this.extension) throw new IoasidError('EOPNOTSUPP', 'faultQueue', NO_EXTENSION);
+      if (!dev.pri) throw new IoasidError('EOPNOTSUPP', 'faultQueue', `${dev.name} has no PRI capability`);
+      if (options.nestParent) throw new IoasidError('EOPNOTSUPP', 'faultQueue', 'a nest parent does not report page requests');
+    }
     // Linux: -ENODEV when the granule is larger than PAGE_SIZE (viommu_domain_finalise).
     if (this.pageSizes[0]! > 4096n) {
       throw new IoasidError('EOPNOTSUPP', 'dev', `the device granule (${this.pageSizes[0]!} bytes) is larger than the 4 KiB page`);
     }
-    return new VirtioPagingDomain(this, this.allocId('hwpt'), options.nestParent);
+    return new VirtioPagingDomain(this, this.allocId('hwpt'), options.nestParent, options.iopf);
   }
 
   /** A nested domain: a `virtio_table` over a nest-parent paging domain. */
@@ -279,7 +285,7 @@ export class VirtioIommuDriver implements IommuDriver, DomainHost {
     return this.identity;
   }
 
-  /** The blocking domain (DETACH). */
+  /** The blocking domain (DETACH, or an empty domain when the device refuses DETACH). */
   blockedDomain(dev: EndpointDescriptor): DriverDomain | undefined {
     this.ep(dev);
     return this.blocked;
@@ -292,6 +298,7 @@ export class VirtioIommuDriver implements IommuDriver, DomainHost {
     if (!this.eps.has(dev.name)) return `${dev.name} is not behind this virtio-iommu`;
     if (pasid !== undefined && !this.extension) return NO_EXTENSION;
     if (domain instanceof VirtioSvaDomain && pasid === undefined) return 'an SVA domain is attached to a PASID';
+    if (domain instanceof VirtioPagingDomain && domain.iopf && !dev.pri) return `the domain reports I/O page faults and ${dev.name} has no PRI capability`;
     if (domain instanceof VirtioNestedDomain && pasid !== undefined) {
       if (domain.data.format === 'smmuv3-cd-table') return 'a CD table serves every PASID of the endpoint: attach it without a PASID';
       if ((domain.data.pasid ?? 0) !== 0) return `the table serves PASID ${domain.data.pasid ?? 0} of the domain: attach it without a PASID`;
@@ -308,31 +315,66 @@ export class VirtioIommuDriver implements IommuDriver, DomainHost {
     if (why !== undefined) throw new IoasidError(pasid !== undefined && !this.extension ? 'EOPNOTSUPP' : 'EINVAL', 'domain', why);
     if (!(domain instanceof VirtioDomain)) throw new IoasidError('EINVAL', 'domain', 'not a virtio-iommu domain');
     const d = domain;
+    const key = pasid === undefined ? `${dev.rid}` : `${dev.rid}:${pasid}`;
     if (d instanceof VirtioBlockedDomain) {
-      this.detach(dev, pasid);
+      this.block(e, pasid, key);
       return;
     }
     const current = pasid === undefined ? e.rid : e.pasids.get(pasid);
     if (current === d) return;
-    const key = pasid === undefined ? `${dev.rid}` : `${dev.rid}:${pasid}`;
     if (d instanceof VirtioNestedDomain || d instanceof VirtioSvaDomain) this.attachTable(e, pasid, key, d);
+    else if (d instanceof VirtioPagingDomain && d.perEndpoint) this.attachOwn(e, pasid, key, d, current);
     else {
       const flags = (d instanceof VirtioIdentityDomain ? VIRTIO_IOMMU_ATTACH_F_BYPASS : 0) | (pasid === undefined ? 0 : VIRTIO_IOMMU_ATTACH_F_X_PASID);
       const wasLive = d.live;
       this.channel.send(encodeAttach(d.id, dev.rid, flags, pasid ?? 0), 'domain', `ATTACH of ${dev.name} to domain ${d.id}`);
       this.moved(e, pasid, key, d);
-      if (!wasLive) this.replayOrUndo(e, pasid, key, d, current);
+      if (!wasLive) {
+        try {
+          d.replay();
+        } catch (err) {
+          this.restore(e, pasid, key, current);
+          throw err;
+        }
+      }
     }
   }
 
-  private replayOrUndo(e: EndpointState, pasid: number | undefined, key: string, d: VirtioDomain, previous: VirtioDomain | undefined): void {
+  /**
+   * ATTACH of a per-endpoint paging domain: the attachment gets a device domain of its own
+   * (created empty by the ATTACH), into which the domain's mappings are replayed.
+   */
+  private attachOwn(e: EndpointState, pasid: number | undefined, key: string, d: VirtioPagingDomain, previous: VirtioDomain | undefined): void {
+    const id = d.acquireId('domain');
+    const flags = (pasid === undefined ? 0 : VIRTIO_IOMMU_ATTACH_F_X_PASID) | (d.iopf ? VIRTIO_IOMMU_ATTACH_F_X_IOPF : 0);
+    const s = this.channel.status(encodeAttach(id, e.desc.rid, flags, pasid ?? 0));
+    if (s !== VIRTIO_IOMMU_S_OK) {
+      d.releaseAcquired(id);
+      throw failure(s, 'domain', `ATTACH of ${e.desc.name} to domain ${id}`);
+    }
+    this.moved(e, pasid, key, d, id);
     try {
-      d.replay();
+      d.replayInto(id);
     } catch (err) {
-      // Put the endpoint back where it was; the device dropped the half-replayed domain with it.
-      if (previous !== undefined && previous.live) this.attach(e.desc, previous, pasid);
-      else this.detachKey(e, pasid, key);
+      this.restore(e, pasid, key, previous);
       throw err;
+    }
+  }
+
+  /**
+   * After a failed replay: puts the attachment back where it was (the device dropped the
+   * previous domain when the endpoint left it, so that is a new ATTACH and replay), or blocks it.
+   */
+  private restore(e: EndpointState, pasid: number | undefined, key: string, previous: VirtioDomain | undefined): void {
+    try {
+      if (previous !== undefined && !previous.freed && !(previous instanceof VirtioBlockedDomain)) this.attach(e.desc, previous, pasid);
+      else this.block(e, pasid, key);
+    } catch {
+      try {
+        this.block(e, pasid, key);
+      } catch {
+        // The device refuses every way out: the attachment stays where the device has it.
+      }
     }
   }
 
@@ -356,8 +398,7 @@ export class VirtioIommuDriver implements IommuDriver, DomainHost {
         try {
           this.sendAttachTable(e, pasid, d, flags);
         } catch (err) {
-          if (previous !== undefined && previous.live) this.attach(e.desc, previous, pasid);
-          else this.detachKey(e, pasid, key);
+          this.restore(e, pasid, key, previous);
           throw err;
         }
         this.moved(e, pasid, key, d);
@@ -407,8 +448,11 @@ export class VirtioIommuDriver implements IommuDriver, DomainHost {
     }
   }
 
-  /** Bookkeeping after the device moved (ep, pasid) to `d`: mirrors the device's domain lifetimes. */
-  private moved(e: EndpointState, pasid: number | undefined, key: string, d: VirtioDomain | undefined): void {
+  /**
+   * Bookkeeping after the device moved (ep, pasid) to `d` (device domain `id` of a per-endpoint
+   * domain): mirrors the device's domain lifetimes.
+   */
+  private moved(e: EndpointState, pasid: number | undefined, key: string, d: VirtioDomain | undefined, id?: number): void {
     const old = pasid === undefined ? e.rid : e.pasids.get(pasid);
     if (d !== undefined) d.attachments.add(key);
     if (pasid === undefined) e.rid = d;
@@ -416,8 +460,10 @@ export class VirtioIommuDriver implements IommuDriver, DomainHost {
     else e.pasids.set(pasid, d);
     if (old !== undefined && old !== d) {
       old.attachments.delete(key);
+      old.dropInstance(key);
       this.settle(old);
     }
+    if (d !== undefined && id !== undefined) d.instances.set(key, id);
   }
 
   /** A domain whose last attachment left is gone from the device, and so may be its parent. */
@@ -434,24 +480,41 @@ export class VirtioIommuDriver implements IommuDriver, DomainHost {
     const e = this.ep(dev);
     if (pasid !== undefined && !this.extension) throw new IoasidError('EOPNOTSUPP', 'pasid', NO_EXTENSION);
     const key = pasid === undefined ? `${dev.rid}` : `${dev.rid}:${pasid}`;
-    this.detachKey(e, pasid, key);
+    this.block(e, pasid, key);
   }
 
-  private detachKey(e: EndpointState, pasid: number | undefined, key: string): void {
+  /**
+   * Blocks the RID or a PASID. DETACH when the device takes it (an unattached endpoint faults:
+   * bypass was cleared at probe). A device may answer DETACH with UNSUPP (crosvm does when it
+   * cannot detach); the endpoint is then attached to an empty domain of its own, where every DMA
+   * faults — what Linux does: drivers/iommu/virtio-iommu.c registers no blocked domain
+   * (`viommu_ops` has only `domain_alloc_identity`/`domain_alloc_paging`, and `viommu_detach_dev`
+   * serves `release_device` only), so drivers/iommu/iommu.c `__iommu_group_alloc_blocking_domain`
+   * falls back to "For drivers that do not yet understand IOMMU_DOMAIN_BLOCKED create an empty
+   * domain instead" and blocking is an ATTACH to a domain without mappings.
+   */
+  private block(e: EndpointState, pasid: number | undefined, key: string): void {
     const d = pasid === undefined ? e.rid : e.pasids.get(pasid);
-    if (d === undefined) return; // not attached: already blocked (bypass was cleared at probe)
-    const req = encodeDetach(d.id, e.desc.rid);
+    if (d === undefined || d === this.blocked) return; // already blocked
+    const id = d.idFor(key);
+    const req = encodeDetach(id, e.desc.rid);
     if (pasid !== undefined) {
       req[DETACH_X_FLAGS] = VIRTIO_IOMMU_DETACH_F_X_PASID;
       new DataView(req.buffer).setUint32(DETACH_X_PASID, pasid, true);
     }
     const s = this.channel.status(req);
-    if (s !== VIRTIO_IOMMU_S_OK) {
-      throw failure(s, 'dev', s === VIRTIO_IOMMU_S_UNSUPP
-        ? `DETACH of ${e.desc.name} from domain ${d.id} (the device cannot take an endpoint out of a shared domain)`
-        : `DETACH of ${e.desc.name} from domain ${d.id}`);
+    if (s === VIRTIO_IOMMU_S_OK) {
+      this.moved(e, pasid, key, undefined);
+      return;
     }
-    this.moved(e, pasid, key, undefined);
+    if (s !== VIRTIO_IOMMU_S_UNSUPP) throw failure(s, 'dev', `DETACH of ${e.desc.name} from domain ${id}`);
+    const empty = this.blocked.acquireId('dev');
+    const s2 = this.channel.status(encodeAttach(empty, e.desc.rid, pasid === undefined ? 0 : VIRTIO_IOMMU_ATTACH_F_X_PASID, pasid ?? 0));
+    if (s2 !== VIRTIO_IOMMU_S_OK) {
+      this.blocked.releaseAcquired(empty);
+      throw failure(s2, 'dev', `DETACH of ${e.desc.name} from domain ${id} was refused, and so was its ATTACH to the empty domain ${empty}`);
+    }
+    this.moved(e, pasid, key, this.blocked, empty);
   }
 
   // ---------------------------------------------------------------- faults and page requests

@@ -12,7 +12,7 @@ import { allZero, le16, le32, le64 } from '../spec/bytes.js';
 import { CD_SIZE, CD_W0_EPD0, CD_W0_ENDI, CD_W0_V, CD_W1_AA64, CD_W1_AFFD } from '../spec/cd.js';
 import { CONFIG_BYPASS, encodeConfig } from '../spec/config.js';
 import {
-  ATTACH_TABLE_FLAGS, ATTACH_X_PASID, AT_DESC, AT_ENDPOINT, AT_EP_PASID, AT_FLAGS, AT_FORMAT, AT_PARENT, AT_PASID, AT_RESERVED,
+  ATTACH_TABLE_FLAGS, ATTACH_X_PASID, VIRTIO_IOMMU_ATTACH_F_X_IOPF, AT_DESC, AT_ENDPOINT, AT_EP_PASID, AT_FLAGS, AT_FORMAT, AT_PARENT, AT_PASID, AT_RESERVED,
   CDT_S1CDMAX, CDT_S1CONTEXTPTR, CDT_S1DSS, CDT_S1FMT, DETACH_X_FLAGS, DETACH_X_PASID, INV_DOMAIN, INV_FLAGS, INV_GRANULE,
   INV_NR_PAGES, INV_PASID, INV_RESERVED, INV_SCOPE, INV_VIRT_START, LPAE_TCR, LPAE_TTBR0, PR_CODE, PR_ENDPOINT, PR_FLAGS,
   PR_GRPID, PR_PASID, S1DSS_BYPASS, S1DSS_SSID0, VIRTIO_IOMMU_ATTACH_F_X_NO_DEFAULT, VIRTIO_IOMMU_ATTACH_F_X_PASID,
@@ -119,6 +119,8 @@ interface Domain {
   readonly bypass: boolean;
   /** The anonymous NO-PASID context (MAP/UNMAP) exists. */
   readonly anonymous: boolean;
+  /** Extension F_X_IOPF: a miss in the anonymous context is a page request. */
+  readonly iopf: boolean;
   readonly mappings: MappingTree;
   parent: Domain | undefined;
   children: number;
@@ -408,9 +410,9 @@ export class VirtioIommuDevice {
     return this.profile.cannotLeaveSharedDomain && from !== undefined && from !== to && from.attachments > 1;
   }
 
-  private createDomain(id: number, bypass: boolean, anonymous: boolean, parent: Domain | undefined): Domain | undefined {
+  private createDomain(id: number, bypass: boolean, anonymous: boolean, parent: Domain | undefined, iopf = false): Domain | undefined {
     if (this.domains.size >= this.profile.maxDomains) return undefined;
-    const d: Domain = { id, bypass, anonymous, mappings: new MappingTree(), parent, children: 0, attachments: 0, noPasid: undefined, pasidCtx: new Map() };
+    const d: Domain = { id, bypass, anonymous, iopf, mappings: new MappingTree(), parent, children: 0, attachments: 0, noPasid: undefined, pasidCtx: new Map() };
     if (parent) parent.children++;
     this.domains.set(id, d);
     return d;
@@ -475,7 +477,7 @@ export class VirtioIommuDevice {
     const flags = le32(r, ATTACH_FLAGS);
     let known = 0;
     if (this.neg(VIRTIO_IOMMU_F_BYPASS_CONFIG)) known |= VIRTIO_IOMMU_ATTACH_F_BYPASS;
-    if (this.ext) known |= VIRTIO_IOMMU_ATTACH_F_X_NO_DEFAULT | VIRTIO_IOMMU_ATTACH_F_X_PASID;
+    if (this.ext) known |= VIRTIO_IOMMU_ATTACH_F_X_NO_DEFAULT | VIRTIO_IOMMU_ATTACH_F_X_PASID | VIRTIO_IOMMU_ATTACH_F_X_IOPF;
     const pasidMode = (flags & VIRTIO_IOMMU_ATTACH_F_X_PASID) !== 0 && this.ext;
     const reservedBad = !pasidMode && p.attachChecksReserved && le32(r, ATTACH_RESERVED) !== 0;
     // Spec: reserved ≠ 0 → INVAL (MUST); unknown flag → INVAL (MUST).
@@ -488,6 +490,9 @@ export class VirtioIommuDevice {
     if (pasid !== undefined && pasid >= PASID_LIMIT) return VIRTIO_IOMMU_S_RANGE;
     const bypass = (flags & VIRTIO_IOMMU_ATTACH_F_BYPASS) !== 0;
     const anonymous = (flags & VIRTIO_IOMMU_ATTACH_F_X_NO_DEFAULT) === 0;
+    const iopf = (flags & VIRTIO_IOMMU_ATTACH_F_X_IOPF) !== 0;
+    // Extension: F_X_IOPF needs the anonymous MAP/UNMAP context to fault in.
+    if (iopf && (bypass || !anonymous)) return VIRTIO_IOMMU_S_INVAL;
     const existing = this.domains.get(domainId);
     const current = pasid === undefined ? ep.domain : ep.pasids.get(pasid);
     if (this.cannotLeave(current, existing)) return VIRTIO_IOMMU_S_UNSUPP;
@@ -497,9 +502,9 @@ export class VirtioIommuDevice {
     }
     const target = this.domains.get(domainId);
     // Spec: the BYPASS flag disagrees with the existing domain → INVAL (SHOULD); likewise the
-    // extension's NO_DEFAULT flag.
-    if (target && (target.bypass !== bypass || (!bypass && target.anonymous !== anonymous))) return VIRTIO_IOMMU_S_INVAL;
-    const d = target ?? this.createDomain(domainId, bypass, anonymous && !bypass, undefined);
+    // extension's NO_DEFAULT and IOPF flags.
+    if (target && (target.bypass !== bypass || (!bypass && (target.anonymous !== anonymous || target.iopf !== iopf)))) return VIRTIO_IOMMU_S_INVAL;
+    const d = target ?? this.createDomain(domainId, bypass, anonymous && !bypass, undefined, iopf);
     if (d === undefined) return VIRTIO_IOMMU_S_NOMEM;
     this.bind(ep, pasid, d);
     return VIRTIO_IOMMU_S_OK;
@@ -776,8 +781,10 @@ export class VirtioIommuDevice {
         else if (resv === 2) return this.fault(F.Reserved, req, iova, hi, lo);
         else {
           const m = d.mappings.find(hi, lo);
-          if (m === undefined) return this.fault(F.NoMapping, req, iova, hi, lo);
-          if ((m.flags & (write ? VIRTIO_IOMMU_MAP_F_WRITE : VIRTIO_IOMMU_MAP_F_READ)) === 0) return this.fault(F.MapPermission, req, iova, hi, lo);
+          if (m === undefined) return this.curIopf ? this.pageRequest(ep, req, iova, hi, lo, F.NoMapping) : this.fault(F.NoMapping, req, iova, hi, lo);
+          if ((m.flags & (write ? VIRTIO_IOMMU_MAP_F_WRITE : VIRTIO_IOMMU_MAP_F_READ)) === 0) {
+            return this.curIopf ? this.pageRequest(ep, req, iova, hi, lo, F.MapPermission) : this.fault(F.MapPermission, req, iova, hi, lo);
+          }
           pa = m.physNum + (hi - m.startHi) * TWO32 + (lo - m.startLo);
         }
       } else {
@@ -856,7 +863,11 @@ export class VirtioIommuDevice {
     this.curDomain = d;
     if (pasid === undefined || viaPasidAttach) {
       const n = d.noPasid;
-      if (n === undefined) return d.anonymous ? T.Mappings : -F.NoContext - 1;
+      if (n === undefined) {
+        if (!d.anonymous) return -F.NoContext - 1;
+        this.curIopf = d.iopf;
+        return T.Mappings;
+      }
       if (n.kind === 'lpae') {
         this.curTable = n;
         this.curIopf = n.iopf;

@@ -11,7 +11,8 @@
  *
  * The model (device side):
  * ```
- *  endpoint ──RID──► domain ─┬─ NO PASID context: MAP/UNMAP mappings (absent with F_X_NO_DEFAULT)
+ *  endpoint ──RID──► domain ─┬─ NO PASID context: MAP/UNMAP mappings (absent with F_X_NO_DEFAULT;
+ *                            │                    misses are page requests with F_X_IOPF)
  *  endpoint ─PASID─┘         │                    or a page table / CD table (ATTACH_TABLE)
  *                            ├─ PASID p context: page table (ATTACH_TABLE with F_PASID)
  *                            └─ parent domain: table and output addresses are IPAs translated
@@ -40,6 +41,17 @@ export const VIRTIO_IOMMU_ATTACH_F_X_NO_DEFAULT = 1 << 1;
  * at offset 16, instead of the endpoint itself.
  */
 export const VIRTIO_IOMMU_ATTACH_F_X_PASID = 1 << 2;
+/**
+ * Extension ATTACH flag: the domain created by this ATTACH reports I/O page faults. A DMA of one
+ * of its endpoints that finds no mapping (or a mapping whose flags forbid the access) in the
+ * anonymous MAP/UNMAP context is then not a fault but a recoverable page request: the device
+ * writes a 24-byte record with {@link VIRTIO_IOMMU_FAULT_F_X_PAGE_REQ} on the eventq and keeps the
+ * group pending until PAGE_RESP; after a SUCCESS response and a MAP the endpoint retries. The
+ * driver sets it only for endpoints with a PRI capability (the device, like an SMMU taking
+ * stalls, has no way to check). ATTACH to an existing domain with a different F_X_IOPF is INVAL,
+ * as is F_X_IOPF with BYPASS or F_X_NO_DEFAULT (there is no anonymous context to fault in).
+ */
+export const VIRTIO_IOMMU_ATTACH_F_X_IOPF = 1 << 3;
 /** Offset of the PASID of an ATTACH with F_X_PASID (the spec's `reserved[4]`). */
 export const ATTACH_X_PASID = 16;
 
