@@ -74,12 +74,17 @@ export class Process implements ProcessApi {
     return this.cpuFormat;
   }
 
-  /** Physical address of the CPU page-table root (built on first use). */
+  /** Physical address of the CPU page-table root (built on first use; ENOMEM leaves nothing behind). */
   get pageTableRoot(): bigint {
     if (this.cpuTable === undefined) {
       const table = new CpuPageTable(this.memory, this.format);
-      for (const v of this.vmas) {
-        for (let i = 0; i < v.npages; i++) table.map(v.startVpn + i, v.backing.basePfn + v.offset + i, v.writable);
+      try {
+        for (const v of this.vmas) {
+          for (let i = 0; i < v.npages; i++) table.map(v.startVpn + i, v.backing.basePfn + v.offset + i, v.writable);
+        }
+      } catch (e) {
+        table.destroy();
+        throw e;
       }
       this.cpuTable = table;
     }
@@ -92,18 +97,31 @@ export class Process implements ProcessApi {
     return () => this.listeners.delete(listener);
   }
 
-  /** Maps anonymous memory; large mappings are naturally aligned so IOMMUs can use huge pages. */
+  /**
+   * Maps anonymous memory; large mappings are naturally aligned so IOMMUs can use huge pages.
+   * All or nothing: ENOMEM (memory exhausted or injected) leaves the process as it was.
+   */
   mmap(length: bigint, options: { readonly write?: boolean } = {}): bigint {
     const n = pages(length, 'length');
     const align = n >= 262144 ? 262144 : n >= 512 ? 512 : 1;
     const basePfn = n === 1 ? this.memory.allocFrame() : this.memory.allocFrames(n, align);
     const startVpn = Math.ceil(this.nextVpn / align) * align;
+    const writable = options.write ?? true;
+    if (this.cpuTable) {
+      let i = 0;
+      try {
+        for (; i < n; i++) this.cpuTable.map(startVpn + i, basePfn + i, writable);
+      } catch (e) {
+        // the table frames allocated on the way stay with the table (as a CPU's would)
+        for (let j = 0; j < i; j++) this.cpuTable.unmap(startVpn + j);
+        this.memory.freeFrames(basePfn, n);
+        throw e;
+      }
+    }
     this.nextVpn = startVpn + n;
     const backing: Backing = { basePfn, npages: n, pins: new Uint32Array(n), mapped: n, pinned: 0, freed: false };
     this.insertBacking(backing);
-    const vma: Vma = { startVpn, npages: n, backing, offset: 0, writable: options.write ?? true };
-    this.vmas.push(vma); // nextVpn only grows, so the list stays sorted
-    if (this.cpuTable) for (let i = 0; i < n; i++) this.cpuTable.map(startVpn + i, basePfn + i, vma.writable);
+    this.vmas.push({ startVpn, npages: n, backing, offset: 0, writable }); // nextVpn only grows: the list stays sorted
     return BigInt(startVpn) * PAGE_N;
   }
 

@@ -99,17 +99,19 @@ function describeObject(o: KernelObject): unknown {
   }
 }
 
-const ownerIds = new WeakMap<object, number>();
-let nextOwner = 1;
-/** A stable label for a PASID owner (a context, a process or an mdev endpoint). */
-function ownerLabel(o: object): string {
-  let n = ownerIds.get(o);
-  if (n === undefined) ownerIds.set(o, (n = nextOwner++));
-  return `owner${n}`;
+/** A label for a PASID owner that is the same in two runs of one scenario on fresh systems. */
+function ownerLabel(system: System, o: object): string {
+  const ctx = [...system.contexts].indexOf(o as Context);
+  if (ctx >= 0) return `ctx${ctx}`;
+  const proc = [...system['processes']].indexOf(o as Process);
+  if (proc >= 0) return `proc${proc}`;
+  if ('name' in o && typeof o.name === 'string') return `ep:${o.name}`;
+  return 'closed-context';
 }
 
-function pasidState(p: PasidAllocator): unknown {
-  const label = ownerLabel;
+function pasidState(system: System): unknown {
+  const p: PasidAllocator = system.pasids;
+  const label = (o: object) => ownerLabel(system, o);
   const global = [...p['global']].map(([k, o]) => [k, label(o)]);
   const perDevice = [...p['perDevice']]
     .map(([dev, m]) => [dev, [...m].map(([k, o]) => [k, label(o)]).sort()] as const)
@@ -134,19 +136,19 @@ export function snapshot(w: World, probes: readonly Probe[] = [], contexts: read
     reservations: [...ctx['reservations']].map(([p, s]) => [p, [...s].sort()]),
   }));
   const procs = [...system['processes']].map((p) => ({
-    pid: p.pid,
     pinned: p.pinCount(),
     pins: p['backings'].map((b) => [b.basePfn, [...b.pins]]),
   }));
-  const domains = [...hw.domains].map((d, i) => ({ i, d })).filter(({ d }) => !d.freed);
-  const label = new Map([...hw.domains].map((d, i) => [d, i]));
+  // live domains only, numbered in allocation order (a failed call may allocate and free one)
+  const domains = [...hw.domains].filter((d) => !d.freed).map((d, i) => ({ i, d }));
+  const label = new Map(domains.map(({ d, i }) => [d, i]));
   return {
     framesInUse: system.memory.framesInUse,
     ctxs,
     procs,
-    pasids: pasidState(system.pasids),
+    pasids: pasidState(system),
     owners: [...system.owners.keys()].sort(),
-    sva: [...system['svaPasids']].map(([p, e]) => [p.pid, e.pasid, e.refs]),
+    sva: [...system['svaPasids']].map(([p, e]) => [ownerLabel(system, p), e.pasid, e.refs]),
     attached: [...hw.attached].map(([k, d]) => [k, label.get(d)]).sort(),
     contexts: [...hw.contexts.keys()].sort(),
     domains: domains.map(({ i, d }) => ({

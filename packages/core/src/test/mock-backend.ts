@@ -2,7 +2,8 @@
  * A software-only reference backend for core's own tests (like iommufd's selftest mock
  * domain): domains are maps from IOVA page to frame, attachments are keyed by (RID, PASID),
  * DMA from anything not attached faults as blocked. It allocates one "table" frame per 2 MiB
- * of IOVA it maps, so fail_nth reaches its allocation sites; it records dirty pages in its
+ * of IOVA it maps (freed when the last entry under it goes) and one "context entry" frame per
+ * attached (RID, PASID) slot, so fail_nth reaches its allocation sites; it records dirty pages in its
  * entries; nested domains walk a one-level user table (8-byte entries: output | W<<1 | V)
  * through the parent and cache the result until invalidated; SVA domains walk the process's
  * CPU page table (the mock CPU format below).
@@ -110,7 +111,19 @@ class MockDomain implements DriverDomain {
 
   unmap(iova: bigint, length: bigint): void {
     const first = iova / PAGE;
-    for (let i = 0n; i < length / PAGE; i++) this.entries.delete(first + i);
+    const count = length / PAGE;
+    for (let i = 0n; i < count; i++) this.entries.delete(first + i);
+    // a table whose 512 entries are all gone is freed (so a rolled-back map leaves no frame behind)
+    for (let t = first >> 9n; t <= (first + count - 1n) >> 9n; t++) {
+      const frame = this.tables.get(t);
+      if (frame === undefined) continue;
+      let used = false;
+      for (let p = t << 9n; p < (t + 1n) << 9n && !used; p++) used = this.entries.has(p);
+      if (!used) {
+        this.host.memory.freeFrames(frame);
+        this.tables.delete(t);
+      }
+    }
   }
 
   invalidateUser(entries: readonly InvalidateEntry[]): number {
