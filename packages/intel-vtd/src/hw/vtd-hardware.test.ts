@@ -422,3 +422,14 @@ describe('page requests', () => {
     expect(b.hw.pageRequests()[0]).toMatchObject({ status: 'responded', responseCode: 0 });
   });
 });
+
+describe('forwarded descriptors', () => {
+  it('device-TLB, interrupt-entry-cache and PASID device-TLB descriptors are accepted and counted', async () => {
+    const { devTlbDescriptor, iecDescriptor, pasidDevTlbDescriptor } = await import('../spec/invalidation.js');
+    const b = new Bench();
+    b.enableQi();
+    b.submit(devTlbDescriptor({ sid: SID, addr: 0n, size: false }), iecDescriptor({ indexSelective: false }), pasidDevTlbDescriptor({ sid: SID, pasid: 1, addr: 0n, size: false }));
+    expect(b.hw.mmio.read32(FSTS_REG) & FSTS_IQE).toBe(0);
+    expect(b.hw.stats.forwardedDescriptors).toBe(3);
+  });
+});
