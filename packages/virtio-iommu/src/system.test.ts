@@ -1,11 +1,13 @@
-import { IOMMU_HW_INFO_TYPE_NONE, isIoasidError, type GuestMemory, type Process } from '@ioasid/uapi';
+import { createSystem } from '@ioasid/core';
+import { IOMMUFD_PAGE_RESP_SUCCESS, IOMMU_PGFAULT_FLAGS_PASID_VALID, IOMMU_HW_INFO_TYPE_NONE, isIoasidError, type BackendDefinition, type GuestMemory, type Process } from '@ioasid/uapi';
 import { describe, expect, it } from 'vitest';
 import { VirtioIommuDevice } from './hw/device.js';
 import { virtioNestingGuest } from './driver/nesting-guest.js';
 import { VIRTIO_IOMMU_F_X_IOASID } from './spec/extension.js';
 import { featureBit } from './spec/features.js';
 import { PROFILES } from './hw/profile.js';
-import { createVirtioIommuSystem } from './system.js';
+import { createVirtioIommuSystem, virtioIommuBackend } from './system.js';
+import { VirtioIommuDriver } from './driver/virtio-iommu-driver.js';
 
 const DEV = '0000:00:02.0'; // RID = (0 << 8) | (2 << 3 | 0) = 0x10
 const EXT = PROFILES.strict.features | featureBit(VIRTIO_IOMMU_F_X_IOASID);
@@ -234,5 +236,125 @@ describe('extension: PASIDs, nesting, SVA, page requests', () => {
     expectErrno(() => ctx.allocHwpt(dev, { parent, data: { type: 'vtd_s1', flags: 0, pgtblAddr: 0n, addrWidth: 48 } }), 'EOPNOTSUPP');
     const child = ctx.allocHwpt(dev, { parent, data: { ...guest.data, format: 'arm-lpae-s1', pasid: 3 } as typeof guest.data });
     expectErrno(() => ctx.attach(dev, child, { pasid: 9 }), 'EINVAL');
+  });
+});
+
+const DEV2 = '0000:00:03.0'; // RID 0x18
+
+/** Two devices sharing one IOAS, a page mapped: the set-up of a detach from a shared HWPT. */
+function sharedIoas(system: ReturnType<typeof createVirtioIommuSystem>) {
+  const proc = system.createProcess();
+  const buf = proc.mmap(0x1000n);
+  proc.write(buf, Uint8Array.of(0x42));
+  const ctx = system.open(proc);
+  const ioas = ctx.allocIoas();
+  ctx.mapDma(ioas, { iova: 0x100000n, vaddr: buf, length: 0x1000n });
+  const d1 = ctx.bindDevice(DEV);
+  const d2 = ctx.bindDevice(DEV2);
+  const a1 = ctx.attach(d1, ioas);
+  const a2 = ctx.attach(d2, ioas);
+  return { proc, ctx, ioas, d1, d2, a1, a2 };
+}
+
+describe('detach always blocks', () => {
+  for (const profile of ['strict', 'qemu', 'cloud-hypervisor', 'crosvm'] as const) {
+    it(`${profile}: a device detached from an HWPT it shares faults; the other keeps its mappings`, () => {
+      const system = createVirtioIommuSystem({ devices: [DEV, DEV2], profile });
+      const { ctx, d1, a1, a2 } = sharedIoas(system);
+      expect(a2.hwpt).toBe(a1.hwpt); // one HWPT for the uAPI…
+      const held = (system.hardware as VirtioIommuDevice).snapshot();
+      // …two device domains, one endpoint each (RIDs 0x10 and 0x18)
+      expect([...held.values()].map((d) => d.endpoints)).toEqual([['10'], ['18']]);
+      ctx.detach(d1);
+      const r = system.device(DEV).dma({ iova: 0x100000n, size: 1, write: false });
+      expect(r.ok ? '' : r.fault.class).toBe('blocked');
+      expect(system.device(DEV2).dma({ iova: 0x100000n, size: 1, write: false })).toEqual({ ok: true, data: Uint8Array.of(0x42) });
+      ctx.attach(d1, a1.hwpt);
+      expect(system.device(DEV).dma({ iova: 0x100000n, size: 1, write: false })).toEqual({ ok: true, data: Uint8Array.of(0x42) });
+    });
+  }
+
+  it('crosvm: a device moved into a shared IOAS can still be detached (workload 2)', () => {
+    const system = createVirtioIommuSystem({ devices: [DEV, DEV2], profile: 'crosvm' });
+    const { ctx, ioas, d1, d2 } = sharedIoas(system);
+    const b = ctx.allocIoas();
+    ctx.attach(d2, b);
+    ctx.attach(d2, ioas);
+    ctx.detach(d2);
+    ctx.detach(d1);
+    for (const dev of [DEV, DEV2]) {
+      const r = system.device(dev).dma({ iova: 0x100000n, size: 1, write: false });
+      expect(r.ok ? '' : r.fault.class).toBe('blocked');
+    }
+    expect((system.hardware as VirtioIommuDevice).snapshot().size).toBe(0);
+  });
+
+  it('a device that refuses DETACH: the endpoint is parked in an empty domain and every DMA faults', () => {
+    // The device model behind a transport that answers every DETACH with UNSUPP.
+    const base = virtioIommuBackend();
+    let hw: VirtioIommuDevice | undefined;
+    const refusing: BackendDefinition = {
+      ...base,
+      create(host) {
+        const device = new VirtioIommuDevice({ memory: host.memory, endpoints: host.endpoints.map((e) => e.rid) });
+        hw = device;
+        const transport = {
+          deviceFeatures: device.deviceFeatures,
+          negotiate: (f: bigint) => device.negotiate(f),
+          readConfig: () => device.readConfig(),
+          writeConfig: (o: number, d: Uint8Array) => { device.writeConfig(o, d); },
+          request: (r: Uint8Array, w?: number) => (r[0] === 2 ? Uint8Array.of(2, 0, 0, 0) : device.request(r, w)),
+          takeEvents: () => device.takeEvents(),
+          setEventNotifier: (n: (() => void) | undefined) => { device.setEventNotifier(n); },
+        };
+        const driver = new VirtioIommuDriver({ transport, endpoints: host.endpoints });
+        return { driver, hardware: device, dma: (ep, req) => device.dma({ endpoint: ep.rid, iova: req.iova, size: req.size, write: req.write }) };
+      },
+    };
+    const system = createSystem(refusing, { devices: [DEV, DEV2] });
+    const { ctx, d1, a1 } = sharedIoas(system as ReturnType<typeof createVirtioIommuSystem>);
+    ctx.detach(d1);
+    const held = hw!.snapshot();
+    const parked = [...held.entries()].find(([, d]) => d.endpoints.includes('10'));
+    expect(parked?.[1].mappings).toEqual([]); // an empty domain of its own
+    for (const iova of [0x100000n, 0n, 0xfffff000n]) {
+      const r = system.device(DEV).dma({ iova, size: 1, write: false });
+      expect(r.ok).toBe(false);
+      // VIRTIO_IOMMU_FAULT_R_MAPPING: attached, but nothing is mapped
+      if (!r.ok) expect([r.fault.class, r.fault.code]).toEqual(['translation', 2]);
+    }
+    expect(system.device(DEV2).dma({ iova: 0x100000n, size: 1, write: false }).ok).toBe(true);
+    ctx.attach(d1, a1.hwpt); // leaving the empty domain destroys it
+    expect(system.device(DEV).dma({ iova: 0x100000n, size: 1, write: false }).ok).toBe(true);
+    expect([...hw!.snapshot().values()].every((d) => d.mappings.length === 1)).toBe(true);
+    ctx.close();
+  });
+});
+
+describe('extension: a paging HWPT that reports I/O page faults', () => {
+  it('DMA to an unmapped IOVA → one page request in the queue; map, respond SUCCESS, the retry reads the page', () => {
+    const { proc, ctx, dev, ep, system } = setup();
+    const queue = ctx.allocFaultQueue();
+    const ioas = ctx.allocIoas();
+    const hwpt = ctx.allocHwpt(dev, { parent: ioas, faultQueue: queue, flags: { pasid: true } });
+    ctx.attach(dev, hwpt);
+    const r = ep.dma({ iova: 0x100000n, size: 4, write: false });
+    expect(r.ok ? '' : r.fault.class).toBe('page-request');
+    const faults = ctx.readFaults(queue);
+    expect(faults.length).toBe(1);
+    expect(faults[0]!.addr).toBe(0x100000n);
+    expect(faults[0]!.flags & IOMMU_PGFAULT_FLAGS_PASID_VALID).toBe(0); // an untagged DMA
+    const buf = proc.mmap(0x1000n);
+    proc.write(buf, Uint8Array.of(7, 8, 9, 10));
+    ctx.mapDma(ioas, { iova: 0x100000n, vaddr: buf, length: 0x1000n });
+    ctx.respondPageFault(queue, { cookie: faults[0]!.cookie, code: IOMMUFD_PAGE_RESP_SUCCESS });
+    expect((system.hardware as VirtioIommuDevice).pendingPageRequests(0x10)).toBe(0);
+    expect(ep.dma({ iova: 0x100000n, size: 4, write: false })).toEqual({ ok: true, data: Uint8Array.of(7, 8, 9, 10) });
+  });
+  it('is EOPNOTSUPP without the extension, as hw_info says', () => {
+    const { ctx, dev } = setup(PROFILES.strict.features);
+    expect(ctx.getInfo(dev).iopf).toBe(false);
+    const queue = ctx.allocFaultQueue();
+    expectErrno(() => ctx.allocHwpt(dev, { parent: ctx.allocIoas(), faultQueue: queue }), 'EOPNOTSUPP');
   });
 });

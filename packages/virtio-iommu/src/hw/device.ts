@@ -741,6 +741,26 @@ export class VirtioIommuDevice {
 
   // ---------------------------------------------------------------- DMA path
 
+  /**
+   * What the device holds (for tests and reports): each domain with its attachments and its
+   * MAP/UNMAP mappings (`[virt_start, virt_end] → phys_start`, flags), by domain ID.
+   */
+  snapshot(): Map<number, { readonly endpoints: string[]; readonly mappings: string[]; readonly parent: number | undefined }> {
+    const out = new Map<number, { endpoints: string[]; mappings: string[]; parent: number | undefined }>();
+    for (const d of this.domains.values()) {
+      out.set(d.id, {
+        endpoints: [],
+        mappings: d.mappings.entries().map((m) => `${m.start.toString(16)}-${m.end.toString(16)}>${m.phys.toString(16)}/${m.flags}`),
+        parent: d.parent?.id,
+      });
+    }
+    for (const ep of this.endpoints.values()) {
+      if (ep.domain) out.get(ep.domain.id)?.endpoints.push(ep.id.toString(16));
+      for (const [pasid, d] of ep.pasids) out.get(d.id)?.endpoints.push(`${ep.id.toString(16)}:${pasid}`);
+    }
+    return out;
+  }
+
   /** Pending page-request groups of an endpoint (for tests and reports). */
   pendingPageRequests(endpoint: number): number {
     return this.endpoints.get(endpoint)?.groups.size ?? 0;

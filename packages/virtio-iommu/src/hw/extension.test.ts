@@ -206,3 +206,67 @@ describe('INVALIDATE and PAGE_RESP', () => {
     expect(status(resp(0, 0))).toBe(4); // already completed
   });
 });
+
+describe('ATTACH F_X_IOPF: page requests from a MAP/UNMAP domain', () => {
+  const F_X_IOPF = 1 << 3;
+  const pageResp = (grpid: number, code: number) => {
+    const b = new Uint8Array(28);
+    b[0] = 8;
+    u32(b, 4, EP);
+    u32(b, 16, grpid);
+    b[20] = code;
+    return b;
+  };
+  it('is an unknown flag (INVAL) without the extension, and INVAL with BYPASS, NO_DEFAULT or a mismatching domain', () => {
+    expect(status(dev(PROFILES.strict.features).d.request(attach(1, F_X_IOPF)))).toBe(4);
+    const { d } = dev();
+    expect(status(d.request(attach(1, F_X_IOPF | 1)))).toBe(4); // with BYPASS
+    expect(status(d.request(attach(1, F_X_IOPF | (1 << 1))))).toBe(4); // with NO_DEFAULT
+    expect(status(d.request(attach(1)))).toBe(0);
+    expect(status(d.request(attach(1, F_X_IOPF)))).toBe(4); // domain 1 exists without IOPF
+    expect(status(d.request(attach(2, F_X_IOPF)))).toBe(0);
+    expect(status(d.request(attach(2)))).toBe(4); // and domain 2 with it
+  });
+  it('an unmapped IOVA raises a page request; after PAGE_RESP SUCCESS and a MAP the retry reads memory', () => {
+    const { d, memory } = dev();
+    memory.write(0x9000n, Uint8Array.of(0xc3));
+    expect(status(d.request(attach(1, F_X_IOPF)))).toBe(0);
+    const r = d.dma({ endpoint: EP, iova: 0x4_0000_2010n, size: 1, write: false });
+    expect(r.ok ? '' : r.fault.class).toBe('page-request');
+    const [ev] = d.takeEvents();
+    const dv = new DataView(ev!.buffer);
+    expect(ev!.length).toBe(24);
+    expect(ev![0]).toBe(2); // reason VIRTIO_IOMMU_FAULT_R_MAPPING
+    // flags: X_PAGE_REQ (1<<10) | ADDRESS (1<<8) | READ (1<<0)
+    expect(dv.getUint32(4, true)).toBe((1 << 10) | (1 << 8) | 1);
+    expect(dv.getUint32(8, true)).toBe(EP);
+    // address: page 0x4_0000_2000 | PRGI 0 << 3 | L (4) | R (1)
+    expect(dv.getBigUint64(16, true)).toBe(0x4_0000_2000n | 4n | 1n);
+    expect(d.pendingPageRequests(EP)).toBe(1);
+    expect(status(d.request(pageResp(0, 0)))).toBe(0);
+    expect(d.pendingPageRequests(EP)).toBe(0);
+    expect(status(d.request(map(1, 0x4_0000_2000n, 0x4_0000_2fffn, 0x9000n)))).toBe(0);
+    expect(d.dma({ endpoint: EP, iova: 0x4_0000_2000n, size: 1, write: false })).toEqual({ ok: true, data: Uint8Array.of(0xc3) });
+  });
+  it('a write to a read-only mapping asks for write access; the MSI doorbell raises none', () => {
+    const { d } = dev();
+    d.request(attach(1, F_X_IOPF));
+    const ro = map(1, 0x1000n, 0x1fffn, 0x9000n);
+    u32(ro, 32, 1); // READ only
+    expect(status(d.request(ro))).toBe(0);
+    const w = d.dma({ endpoint: EP, iova: 0x1000n, size: 0, write: true, data: Uint8Array.of(1) });
+    expect(w.ok ? '' : w.fault.class).toBe('page-request');
+    expect(new DataView(d.takeEvents()[0]!.buffer).getBigUint64(16, true)).toBe(0x1000n | 4n | 2n); // L | W
+    // 0xfee00000 is in the x86 MSI window (RESV_MEM MSI): the write is an interrupt message
+    expect(d.dma({ endpoint: EP, iova: 0xfee00000n, size: 0, write: true, data: Uint8Array.of(0, 0, 0, 0) }).ok).toBe(true);
+    expect(d.msiWrites).toBe(1);
+    expect(d.pendingPageRequests(EP)).toBe(1);
+  });
+  it('without F_X_IOPF the same miss is an ordinary translation fault', () => {
+    const { d } = dev();
+    d.request(attach(1));
+    const r = d.dma({ endpoint: EP, iova: 0x2000n, size: 1, write: false });
+    expect(r.ok ? '' : r.fault.class).toBe('translation');
+    expect(d.pendingPageRequests(EP)).toBe(0);
+  });
+});
