@@ -312,7 +312,7 @@ describe('detach always blocks', () => {
       },
     };
     const system = createSystem(refusing, { devices: [DEV, DEV2] });
-    const { ctx, d1, a1 } = sharedIoas(system as ReturnType<typeof createVirtioIommuSystem>);
+    const { ctx, d1, a1 } = sharedIoas(system);
     ctx.detach(d1);
     const held = hw!.snapshot();
     const parked = [...held.entries()].find(([, d]) => d.endpoints.includes('10'));
