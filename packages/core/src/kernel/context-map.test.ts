@@ -382,6 +382,30 @@ describe('§2.4 IOMMU_IOAS_COPY', () => {
     expect(w.proc.pinCount()).toBe(0);
   });
 
+  it('§2.3 COPY: a page stays pinned exactly while some area maps it — unmapping the source unpins the pages the copy does not map', () => {
+    const w = src();
+    w.ctx.copyDma(w.ioas, w.srcIoas, { srcIova: 0x11000n, dstIova: 0x40000n, length: 2n * P }); // pages 1, 2 of the first area
+    w.ctx.unmapDma(w.srcIoas, { iova: 0x10000n, length: 0x8000n }); // both adjacent areas (buf pages 0-3 and 8-11)
+    expect([0n, 1n, 2n, 3n, 8n].map((i) => w.proc.pinCount(w.buf + i * P))).toEqual([0, 1, 1, 0, 0]);
+    expect(w.proc.pinCount()).toBe(2 + 2); // the copy's two pages and the read-only area's two
+    expect(dmaRead(w, DEV_A, 0x41000n, 2)).toEqual(pattern(1, 2 * 4096, 2));
+    // a locked-memory limit sees the same: the unpinned pages no longer count
+    w.ctx.unmapDma(w.ioas, { iova: 0x40000n, length: 2n * P });
+    expect(w.proc.pinCount()).toBe(2);
+  });
+
+  it('§1.3 CREATE_NESTING: a child keeps pinned only the parent pages it maps', () => {
+    const w = attached();
+    const parent = w.ctx.allocIoas();
+    w.ctx.mapDma(parent, { iova: 0n, vaddr: w.buf, length: 8n * P });
+    const child = w.ctx.createNesting(parent);
+    w.ctx.mapDma(child, { iova: 0x2000n, vaddr: 0x3000n, length: P });
+    w.ctx.unmapDma(child, { iova: 0n, length: U64_MAX });
+    w.ctx.mapDma(child, { iova: 0x2000n, vaddr: 0x3000n, length: P });
+    expect(w.proc.pinCount()).toBe(8);
+    expect(w.proc.pinCount(w.buf + 3n * P)).toBe(1);
+  });
+
   it('§2.4 COPY: within one IOAS', () => {
     const w = attached();
     w.ctx.mapDma(w.ioas, { iova: 0x10000n, vaddr: w.buf, length: 2n * P });

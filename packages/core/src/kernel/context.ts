@@ -203,7 +203,7 @@ export class Context implements IoasidContext {
       this.objects.delete(o.id);
     }
     for (const o of [...this.objects.values()]) if (o.kind === 'fault') this.destroy(o.id);
-    for (const r of this.registrations.splice(0)) r.pages.put();
+    for (const r of this.registrations.splice(0)) r.pages.put(0, r.pages.count);
     this.system.pasids.releaseAll(this);
     this.system.contexts.delete(this);
     this.closed = true;
@@ -236,7 +236,7 @@ export class Context implements IoasidContext {
     const r = this.registrations[i]!;
     if (this.registrationInUse(r.pages)) throw new IoasidError('EBUSY', 'vaddr', 'the registered memory is still mapped');
     this.registrations.splice(i, 1);
-    r.pages.put();
+    r.pages.put(0, r.pages.count);
   }
 
   /**
@@ -373,7 +373,7 @@ export class Context implements IoasidContext {
       }
       const off = Number((options.vaddr - registration.vaddr) / PAGE);
       pfns = registration.pages.pfns.subarray(off, off + count);
-      slices = [{ pages: registration.pages.get(), offset: off, count }];
+      slices = [{ pages: registration.pages.get(off, count), offset: off, count }];
     } else {
       const pages = new Pages(this.process, options.vaddr, count, write);
       pfns = pages.pfns;
@@ -383,7 +383,7 @@ export class Context implements IoasidContext {
     try {
       io.insert(area);
     } catch (e) {
-      for (const s of slices) s.pages.put();
+      for (const s of slices) s.pages.put(s.offset, s.count);
       throw e;
     }
     return iova;
@@ -404,17 +404,31 @@ export class Context implements IoasidContext {
     return areas;
   }
 
-  /** The frames of `count` pages from `start` in the given areas, sharing their pins. */
+  /**
+   * The frames of `count` pages from `start` in the given areas, sharing their pins: the new
+   * area takes a user of exactly the pages it maps (its slices, in IOVA order).
+   */
   private gather(areas: readonly Area[], start: bigint, count: number): { pfns: Uint32Array; slices: PageSlice[] } {
     const pfns = new Uint32Array(count);
     const slices: PageSlice[] = [];
     let done = 0;
     for (const a of areas) {
+      if (done === count) break;
       const from = start + BigInt(done) * PAGE;
       const off = Number((from - a.start) / PAGE);
       const n = Math.min(count - done, a.pfns.length - off);
       pfns.set(a.pfns.subarray(off, off + n), done);
-      for (const s of a.slices) slices.push({ pages: s.pages.get(), offset: s.offset, count: s.count });
+      // the parts of the area's slices under its pages [off, off + n)
+      let pos = 0;
+      for (const sl of a.slices) {
+        const lo = Math.max(off, pos);
+        const hi = Math.min(off + n, pos + sl.count);
+        if (lo < hi) {
+          const first = sl.offset + lo - pos;
+          slices.push({ pages: sl.pages.get(first, hi - lo), offset: first, count: hi - lo });
+        }
+        pos += sl.count;
+      }
       done += n;
     }
     return { pfns, slices };
@@ -483,7 +497,7 @@ export class Context implements IoasidContext {
     try {
       dstIo.insert(area);
     } catch (e) {
-      for (const s of slices) s.pages.put();
+      for (const s of slices) s.pages.put(s.offset, s.count);
       throw e;
     }
     return iova;

@@ -18,7 +18,7 @@ export interface Area {
   readonly last: bigint;
   /** Frames of the area's pages, in IOVA order. */
   readonly pfns: Uint32Array;
-  /** The pinned runs behind `pfns`. */
+  /** The pinned runs behind `pfns`, in IOVA order (the area holds one user of each page in them). */
   readonly slices: readonly PageSlice[];
   /** IOMMU_READ | IOMMU_WRITE. */
   readonly prot: number;
@@ -77,7 +77,7 @@ export class Ioas {
     for (const d of this.domains) d.unmap(area.start, area.last - area.start + 1n);
     this.areas.remove(area);
     for (const dep of area.dependsOn) dep.users--;
-    for (const s of area.slices) s.pages.put();
+    for (const s of area.slices) s.pages.put(s.offset, s.count);
   }
 
   /** Starts mirroring into a new domain: maps every area (all or nothing). */
