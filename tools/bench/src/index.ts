@@ -1,0 +1,9 @@
+/**
+ * `@ioasid/bench`: the benchmark suite behind `npm run bench`.
+ *
+ * @packageDocumentation
+ */
+export { ReferenceWalker } from './reference.js';
+export { benchBackend, benchReference, type Result } from './suite.js';
+export { BACKENDS, type BenchBackend } from './backends.js';
+export { timeBatch, timeOnce, type Figure } from './measure.js';

@@ -1,0 +1,36 @@
+/**
+ * `npm run bench`: per backend, the DMA hit and miss paths, nested translation, MAP/UNMAP of
+ * 4 KiB pages, a 1 GiB map, map/unmap cost against the number of live mappings, and memory per
+ * mapping — beside a plain JavaScript reference walker measured in the same run. Writes
+ * `bench.json` at the repository root and prints a table.
+ */
+
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BACKENDS } from './backends.js';
+import { benchBackend, benchReference, type Result } from './suite.js';
+
+const root = join(fileURLToPath(import.meta.url), '..', '..', '..', '..');
+const only = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const quick = process.argv.includes('--quick');
+
+const results: Result[] = [];
+results.push(...(await benchReference()));
+for (const b of BACKENDS) {
+  if (only.length > 0 && !only.includes(b.name)) continue;
+  process.stderr.write(`bench: ${b.name}…\n`);
+  results.push(...(await benchBackend(b, { quick })));
+}
+const out = { node: process.version, date: new Date().toISOString(), results };
+writeFileSync(join(root, 'bench.json'), JSON.stringify(out, null, 2) + '\n');
+
+const fmt = (n: number) => (Number.isFinite(n) ? (n >= 100 ? n.toFixed(0) : n.toFixed(1)) : '—');
+const rows = results.map((r) => [r.backend, r.metric, fmt(r.nsPerOp), r.opsPerSec >= 1e6 ? `${(r.opsPerSec / 1e6).toFixed(2)} M` : `${fmt(r.opsPerSec / 1e3)} k`, r.note ?? '']);
+const head = ['backend', 'metric', 'ns/op', 'ops/s', 'note'];
+const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+console.log(line(head));
+console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+for (const r of rows) console.log(line(r));
+console.log(`\nwrote ${join(root, 'bench.json')}`);

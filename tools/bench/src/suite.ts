@@ -1,0 +1,248 @@
+/** The measurements. */
+
+import type { IoasidContext, IoasidSystem, ObjectId, Process } from '@ioasid/uapi';
+import type { BenchBackend } from './backends.js';
+import { timeBatch, timeOnce } from './measure.js';
+import { ReferenceWalker } from './reference.js';
+
+/** One row of bench.json. */
+export interface Result {
+  /** Backend (package name without scope) or `reference`. */
+  readonly backend: string;
+  /** Metric name. */
+  readonly metric: string;
+  /** Operations (or pages) per second. */
+  readonly opsPerSec: number;
+  /** Nanoseconds per operation (or page). */
+  readonly nsPerOp: number;
+  /** For memory metrics: the value and its unit. */
+  readonly value?: number;
+  /** Unit of `value`. */
+  readonly unit?: string;
+  /** What was measured, when it needs saying. */
+  readonly note?: string;
+}
+
+const DEV = '0000:00:02.0';
+const GiB = 1n << 30n;
+
+function row(backend: string, metric: string, f: { opsPerSec: number; nsPerOp: number }, note?: string): Result {
+  return { backend, metric, opsPerSec: f.opsPerSec, nsPerOp: f.nsPerOp, ...(note === undefined ? {} : { note }) };
+}
+
+/** The plain-JavaScript reference: a 4-level walk and a direct-mapped IOTLB hit. */
+export async function benchReference(): Promise<Result[]> {
+  const pages = 65536;
+  const w = new ReferenceWalker(200);
+  for (let i = 0; i < pages; i++) w.map(0x100000 + i, 0x200000 + i);
+  const his = new Uint32Array(4096);
+  const los = new Uint32Array(4096);
+  let seed = 12345;
+  for (let i = 0; i < 4096; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    const vpn = 0x100000 + (seed % pages);
+    his[i] = Math.floor(vpn / 0x100000);
+    los[i] = ((vpn % 0x100000) * 4096) >>> 0;
+  }
+  let sink = 0;
+  const hit = await timeBatch('reference.hit', 4096, () => {
+    for (let i = 0; i < 4096; i++) sink += w.translate(1, 0x4000);
+  });
+  const miss = await timeBatch('reference.miss', 4096, () => {
+    for (let i = 0; i < 4096; i++) sink += w.walk(his[i]!, los[i]!);
+  });
+  const leaf = new Uint32Array(1024);
+  const map = await timeBatch('reference.map', 512, () => {
+    for (let i = 0; i < 512; i++) {
+      leaf[i * 2] = (((0x300000 + i) << 12) | 3) >>> 0;
+      leaf[i * 2 + 1] = 0;
+    }
+  });
+  if (sink === 42) console.log('');
+  return [
+    row('reference', 'dma.hit', hit, 'direct-mapped typed-array IOTLB hit'),
+    row('reference', 'dma.miss', miss, '4-level radix walk, 65536 dense pages'),
+    row('reference', 'map.4k', map, 'writing one 8-byte leaf entry'),
+  ];
+}
+
+interface Setup {
+  readonly system: IoasidSystem;
+  readonly proc: Process;
+  readonly ctx: IoasidContext;
+  readonly ioas: ObjectId;
+  readonly base: bigint;
+}
+
+function setup(b: BenchBackend): Setup {
+  const system = b.create([DEV]);
+  const proc = system.createProcess();
+  const ctx = system.open(proc);
+  const ioas = ctx.allocIoas();
+  ctx.attach(ctx.bindDevice(DEV), ioas);
+  const ranges = [...ctx.iovaRanges(ioas).ranges].sort((x, y) => (y.last - y.start > x.last - x.start ? 1 : -1));
+  const big = ranges[0]!;
+  const base = ((big.start + GiB - 1n) / GiB) * GiB || GiB;
+  return { system, proc, ctx, ioas, base };
+}
+
+/** Every metric on one backend. */
+export async function benchBackend(b: BenchBackend, options: { readonly quick: boolean }): Promise<Result[]> {
+  const out: Result[] = [];
+  const name = b.name;
+  // --- DMA paths
+  {
+    const s = setup(b);
+    const buf = s.proc.mmap(0x10000n);
+    s.ctx.mapDma(s.ioas, { iova: s.base, vaddr: buf, length: 0x10000n });
+    const ep = s.system.device(DEV);
+    const req = { iova: s.base, size: 4, write: false };
+    ep.dma(req);
+    out.push(row(name, 'dma.hit', await timeBatch(`${name}.hit`, 1000, () => {
+      for (let i = 0; i < 1000; i++) ep.dma(req);
+    })));
+    if (b.flush) {
+      const flush = b.flush;
+      const f = await timeBatch(`${name}.flush`, 200, () => {
+        for (let i = 0; i < 200; i++) flush(s.system);
+      });
+      const both = await timeBatch(`${name}.miss`, 200, () => {
+        for (let i = 0; i < 200; i++) {
+          flush(s.system);
+          ep.dma(req);
+        }
+      });
+      const ns = Math.max(1, both.nsPerOp - f.nsPerOp);
+      out.push({ backend: name, metric: 'dma.miss', nsPerOp: ns, opsPerSec: 1e9 / ns, note: `caches emptied before each DMA; flush cost (${f.nsPerOp.toFixed(0)} ns) subtracted` });
+    } else {
+      const miss = out[out.length - 1]!;
+      out.push({ ...miss, metric: 'dma.miss', note: 'no translation cache: every DMA reads the TCE table' });
+    }
+    s.ctx.close();
+  }
+  // --- nested translation on a cold cache
+  if (b.guest && b.flush) {
+    const r = nested(b);
+    if (r !== undefined) out.push(r.result ?? { backend: name, metric: 'dma.nested', nsPerOp: NaN, opsPerSec: NaN, note: r.note ?? '' });
+  }
+  // --- MAP/UNMAP of 4 KiB pages
+  {
+    const s = setup(b);
+    const areas = 1024;
+    const per = 64;
+    const buf = s.proc.mmap(BigInt(areas * per * 4096));
+    const map = timeOnce(areas * per, () => {
+      for (let i = 0; i < areas; i++) {
+        const off = BigInt(i * per * 4096);
+        s.ctx.mapDma(s.ioas, { iova: s.base + off, vaddr: buf + off, length: BigInt(per * 4096) });
+      }
+    });
+    out.push(row(name, 'map.4k', map, `${areas} maps of ${per} pages; pages per second (pin + table writes + bookkeeping)`));
+    const unmap = timeOnce(areas * per, () => {
+      for (let i = 0; i < areas; i++) {
+        s.ctx.unmapDma(s.ioas, { iova: s.base + BigInt(i * per * 4096), length: BigInt(per * 4096) });
+      }
+    });
+    out.push(row(name, 'unmap.4k', unmap, 'pages per second'));
+    s.ctx.close();
+  }
+  // --- one 1 GiB aligned map
+  {
+    const s = setup(b);
+    const buf = s.proc.mmap(GiB);
+    const before = s.system.memory.framesInUse;
+    const f = timeOnce(1, () => {
+      s.ctx.mapDma(s.ioas, { iova: s.base, vaddr: buf, length: GiB });
+    });
+    const tableBytes = (s.system.memory.framesInUse - before) * 4096;
+    out.push({ ...row(name, 'map.huge', f, `1 GiB map: ${tableBytes} bytes of new table frames (4 KiB leaves would need 2 MiB)`), value: tableBytes, unit: 'table bytes' });
+    s.ctx.close();
+  }
+  // --- map/unmap cost against live mappings, and memory per mapping
+  {
+    const s = setup(b);
+    const top = options.quick ? 100_000 : 1_000_000;
+    const buf = s.proc.mmap(BigInt(top) * 4096n);
+    const probe = s.proc.mmap(0x1000n);
+    let live = 0;
+    const frames0 = s.system.memory.framesInUse;
+    global.gc?.();
+    const heap0 = process.memoryUsage().heapUsed;
+    for (const n of [1_000, 10_000, 100_000, 1_000_000]) {
+      if (n > top) break;
+      for (; live < n; live++) {
+        // every other page, so that no two mappings are contiguous
+        const off = BigInt(live) * 4096n;
+        s.ctx.mapDma(s.ioas, { iova: s.base + off * 2n, vaddr: buf + off, length: 0x1000n });
+      }
+      const at = s.base + BigInt(top) * 8192n + 0x1000000n;
+      const f = await timeBatch(`${name}.scale.${n}`, 50, () => {
+        for (let i = 0; i < 50; i++) {
+          s.ctx.mapDma(s.ioas, { iova: at, vaddr: probe, length: 0x1000n });
+          s.ctx.unmapDma(s.ioas, { iova: at, length: 0x1000n });
+        }
+      }, 200);
+      out.push(row(name, `map.scale.${n}`, f, `one map+unmap pair with ${n} live mappings`));
+    }
+    global.gc?.();
+    const heap = process.memoryUsage().heapUsed - heap0;
+    const tableFrames = s.system.memory.framesInUse - frames0;
+    const tableBytes = (tableFrames * 4096) / live;
+    out.push({ backend: name, metric: 'memory.table', opsPerSec: NaN, nsPerOp: NaN, value: tableBytes, unit: 'bytes/mapping', note: `table frames per live 4 KiB mapping at ${live} mappings (minimum 8 + upper levels)` });
+    out.push({ backend: name, metric: 'memory.heap', opsPerSec: NaN, nsPerOp: NaN, value: heap / live, unit: 'bytes/mapping', note: `JS heap per live mapping at ${live} mappings${global.gc ? '' : ' (run with --expose-gc for a settled figure)'}` });
+    s.ctx.close();
+  }
+  return out;
+}
+
+function nested(b: BenchBackend): { result?: Result; note?: string } | undefined {
+  const system = b.create([DEV]);
+  const proc = system.createProcess();
+  const ctx = system.open(proc);
+  const ioas = ctx.allocIoas();
+  const d = ctx.bindDevice(DEV);
+  const parent = ctx.allocHwpt(d, { parent: ioas, flags: { nestParent: true } });
+  const gpa = 0x40000000n;
+  const ram = proc.mmap(0x400000n);
+  ctx.mapDma(ioas, { iova: gpa, vaddr: ram, length: 0x400000n });
+  let next = gpa + 0x10000n;
+  const mem = {
+    read64: (a: bigint) => {
+      const x = proc.read(ram + (a - gpa), 8);
+      let v = 0n;
+      for (let i = 7; i >= 0; i--) v = (v << 8n) | BigInt(x[i]!);
+      return v;
+    },
+    write64: (a: bigint, v: bigint) => {
+      const x = new Uint8Array(8);
+      for (let i = 0; i < 8; i++) x[i] = Number((v >> BigInt(8 * i)) & 0xffn);
+      proc.write(ram + (a - gpa), x);
+    },
+    alloc: (bytes = 4096) => {
+      const size = BigInt(Math.max(4096, bytes));
+      const at = (next + size - 1n) & ~(size - 1n);
+      next = at + size;
+      return at;
+    },
+  };
+  const stage1 = b.guest!.create(mem);
+  stage1.map(0x10000n, gpa, false);
+  const hwpt = ctx.allocHwpt(d, { parent, data: stage1.data });
+  ctx.attach(d, hwpt);
+  const ep = system.device(DEV);
+  const req = { iova: 0x10000n, size: 4, write: false };
+  const first = ep.dma(req);
+  if (!first.ok) return { note: `nested DMA faulted: ${first.fault.name}` };
+  const flush = b.flush!;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < 2000; i++) flush(system);
+  const tf = Number(process.hrtime.bigint() - t0) / 2000;
+  const t1 = process.hrtime.bigint();
+  for (let i = 0; i < 2000; i++) {
+    flush(system);
+    ep.dma(req);
+  }
+  const ns = Math.max(1, Number(process.hrtime.bigint() - t1) / 2000 - tf);
+  ctx.close();
+  return { result: { backend: b.name, metric: 'dma.nested', nsPerOp: ns, opsPerSec: 1e9 / ns, note: `stage 1 over stage 2, caches emptied before each DMA (flush ${tf.toFixed(0)} ns subtracted)` } };
+}

@@ -1,0 +1,4 @@
+import { defineConfig } from 'vitest/config';
+import { sourceConditions } from '../../tools/vitest.shared.js';
+
+export default defineConfig(sourceConditions());
