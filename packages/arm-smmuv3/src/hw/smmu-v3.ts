@@ -1,0 +1,1273 @@
+/**
+ * The SMMUv3 hardware model (IHI0070): the register file with its enable/acknowledge and update
+ * protocols, the command queue consumed on CMDQ_PROD writes, the event and PRI queues written to
+ * memory, the stream table (linear and 2-level), CD tables (linear and 2-level), stage-1,
+ * stage-2 and nested VMSAv8-64 walks, configuration caches and a TLB that stay stale until the
+ * matching CFGI/TLBI, stall with CMD_RESUME and PRI with CMD_PRI_RESP. It never throws at a DMA
+ * and never hangs: loops are bounded by queue sizes and table levels.
+ */
+
+import type { DmaFault, DmaResult, FaultClass, PhysicalMemoryLike } from '@ioasid/uapi';
+import { getAddr } from '../spec/bits.js';
+import { CD_WORDS } from '../spec/cd.js';
+import {
+  CMD_ATC_INV,
+  CMD_CFGI_ALL_RANGE,
+  CMD_CFGI_CD,
+  CMD_CFGI_CD_ALL,
+  CMD_CFGI_STE,
+  CMD_CFGI_STE_RANGE,
+  CMD_FIELDS,
+  CMD_PREFETCH_ADDR,
+  CMD_PREFETCH_CONFIG,
+  CMD_PRI_RESP,
+  CMD_PRI_RESP_RESP,
+  CMD_RESUME,
+  CMD_STALL_TERM,
+  CMD_SYNC,
+  CMD_TLBI_EL2_ALL,
+  CMD_TLBI_EL2_ASID,
+  CMD_TLBI_EL2_VA,
+  CMD_TLBI_EL2_VAA,
+  CMD_TLBI_NH_ALL,
+  CMD_TLBI_NH_ASID,
+  CMD_TLBI_NH_VA,
+  CMD_TLBI_NH_VAA,
+  CMD_TLBI_NSNH_ALL,
+  CMD_TLBI_S12_VMALL,
+  CMD_TLBI_S2_IPA,
+  PRI_RESP_DENY,
+  PRI_RESP_FAIL,
+  commandAddr,
+} from '../spec/commands.js';
+import { getField } from '../spec/bits.js';
+import {
+  C_BAD_CD,
+  C_BAD_STE,
+  C_BAD_STREAMID,
+  C_BAD_SUBSTREAMID,
+  EVENT_NAMES,
+  EVT_CLASS_CD,
+  EVT_CLASS_IN,
+  EVT_WORDS,
+  F_ADDR_SIZE,
+  F_BAD_ATS_TREQ,
+  F_CD_FETCH,
+  F_PERMISSION,
+  F_STE_FETCH,
+  F_STREAM_DISABLED,
+  F_TRANSLATION,
+  F_WALK_EABT,
+  decodeEventWords,
+  encodeEventWords,
+  type SmmuEventFields,
+} from '../spec/events.js';
+import { encodePriWords, PRG_RESPONSE_FAILURE, PRG_RESPONSE_INVALID_REQUEST, PRG_RESPONSE_SUCCESS } from '../spec/priq.js';
+import { CMDQ_ENT_SIZE, EVTQ_ENT_SIZE, PRIQ_ENT_SIZE, qEmpty, qFull, qIndex, qInc, qPtr } from '../spec/queue.js';
+import {
+  CR0_CMDQEN,
+  CR0_EVENTQEN,
+  CR0_PRIQEN,
+  CR0_SMMUEN,
+  CR0_WRITABLE,
+  CR2_RECINVSID,
+  GBPA_ABORT,
+  GBPA_UPDATE,
+  GERROR_CMDQ_ERR,
+  GERROR_EVTQ_ABT_ERR,
+  GERROR_PRIQ_ABT_ERR,
+  IDR1,
+  IDR3,
+  IDR5,
+  IRQ_CTRL_EVENTQ_IRQEN,
+  IRQ_CTRL_GERROR_IRQEN,
+  IRQ_CTRL_PRIQ_IRQEN,
+  Q_OVF,
+  SMMU_AIDR,
+  SMMU_CMDQ_BASE,
+  SMMU_CMDQ_CONS,
+  SMMU_CMDQ_PROD,
+  SMMU_CR0,
+  SMMU_CR0ACK,
+  SMMU_CR1,
+  SMMU_CR2,
+  SMMU_EVENTQ_BASE,
+  SMMU_EVENTQ_CONS,
+  SMMU_EVENTQ_IRQ_CFG0,
+  SMMU_EVENTQ_IRQ_CFG1,
+  SMMU_EVENTQ_IRQ_CFG2,
+  SMMU_EVENTQ_PROD,
+  SMMU_GBPA,
+  SMMU_GERROR,
+  SMMU_GERROR_IRQ_CFG0,
+  SMMU_GERROR_IRQ_CFG1,
+  SMMU_GERROR_IRQ_CFG2,
+  SMMU_GERRORN,
+  SMMU_IDR0,
+  SMMU_IDR1,
+  SMMU_IDR2,
+  SMMU_IDR3,
+  SMMU_IDR4,
+  SMMU_IDR5,
+  SMMU_IIDR,
+  SMMU_IRQ_CTRL,
+  SMMU_IRQ_CTRLACK,
+  SMMU_PRIQ_BASE,
+  SMMU_PRIQ_CONS,
+  SMMU_PRIQ_IRQ_CFG0,
+  SMMU_PRIQ_IRQ_CFG1,
+  SMMU_PRIQ_IRQ_CFG2,
+  SMMU_PRIQ_PROD,
+  SMMU_STATUSR,
+  SMMU_STRTAB_BASE,
+  SMMU_STRTAB_BASE_CFG,
+  SMMU_AGBPA,
+  CERROR_ABT,
+  CERROR_ILL,
+  regField,
+} from '../spec/registers.js';
+import { STE_S1DSS_BYPASS, STE_S1DSS_SSID0, STE_WORDS } from '../spec/ste.js';
+import { decodeContextConfig, decodeFeatures, decodeStreamConfig, type ContextConfig, type Features, type StreamConfig } from './config.js';
+import { DEFAULT_IDR, QEMU_IDR, type SmmuIdRegisters } from './defaults.js';
+import {
+  PERM_R_PRIV,
+  PERM_R_USER,
+  PERM_W_DBM,
+  PERM_W_PRIV,
+  PERM_W_USER,
+  PERM_X_PRIV,
+  PERM_X_USER,
+  TLB_KIND_S1,
+  TLB_KIND_S1_GLOBAL,
+  TLB_KIND_S2,
+  Tlb,
+  tlbTag,
+} from './tlb.js';
+import { Walker, WalkOut } from './walker.js';
+
+/** An interrupt line of the SMMU (wired: the model calls the handler system.ts connects). */
+export type SmmuInterrupt = 'eventq' | 'priq' | 'gerror';
+
+/** Options of {@link SmmuV3Hardware}. */
+export interface SmmuV3Options {
+  /** Physical memory the SMMU reads tables and queues from and DMA goes to. */
+  readonly memory: PhysicalMemoryLike;
+  /** Identification registers overriding the profile's (each optional). */
+  readonly idr?: Partial<SmmuIdRegisters>;
+  /** `'default'` (the full model) or `'qemu'` (QEMU's limits, for comparison). */
+  readonly profile?: 'default' | 'qemu';
+  /** TLB capacity in entries (default 4096). */
+  readonly tlbEntries?: number;
+  /** Configuration cache capacity in STEs (default 1024) and in CDs (default 4096). */
+  readonly configCacheEntries?: number;
+  /** Called when an enabled interrupt fires (after the record is in memory). */
+  readonly onInterrupt?: (line: SmmuInterrupt) => void;
+}
+
+/** A DMA as the SMMU receives it from an endpoint. */
+export interface SmmuDmaRequest {
+  /** StreamID (the PCIe requester ID). */
+  readonly streamId: number;
+  /** SubstreamID (PASID); absent = no SubstreamID. */
+  readonly substreamId?: number;
+  /** Input address. */
+  readonly iova: bigint;
+  /** Bytes to read (writes use `data.length`). */
+  readonly size: number;
+  /** Write (true) or read. */
+  readonly write: boolean;
+  /** Bytes to write. */
+  readonly data?: Uint8Array;
+  /** Instruction fetch. */
+  readonly exec?: boolean;
+  /** Privileged. */
+  readonly priv?: boolean;
+  /**
+   * The endpoint translates through ATS: translation-related faults are answered to the
+   * endpoint (ATS Translation Completion) instead of being recorded, and STE.EATS must allow it.
+   */
+  readonly ats?: boolean;
+}
+
+/** A PCIe PRI Page Request from an ATS-capable endpoint. */
+export interface SmmuPageRequest {
+  /** StreamID. */
+  readonly streamId: number;
+  /** PASID; absent = no PASID prefix. */
+  readonly substreamId?: number;
+  /** Page address. */
+  readonly iova: bigint;
+  /** Read access requested. */
+  readonly read: boolean;
+  /** Write access requested. */
+  readonly write: boolean;
+  /** Execute requested. */
+  readonly exec?: boolean;
+  /** Privileged requested. */
+  readonly priv?: boolean;
+  /** Last request of the group. */
+  readonly last: boolean;
+  /** Page request group index (9 bits). */
+  readonly prgi: number;
+}
+
+/** A PRG Response sent to an endpoint (by CMD_PRI_RESP or automatically). */
+export interface PriResponse {
+  /** StreamID. */
+  readonly streamId: number;
+  /** PASID on the response, if any. */
+  readonly substreamId: number | undefined;
+  /** Page request group index. */
+  readonly prgi: number;
+  /** PCIe ResponseCode (0 success, 1 invalid request, 0b1111 failure). */
+  readonly code: number;
+  /** Generated by the SMMU itself (PRIQ disabled, overflow or error). */
+  readonly auto: boolean;
+}
+
+/** A stalled transaction awaiting CMD_RESUME. */
+export interface StalledTransaction {
+  /** Stall tag. */
+  readonly stag: number;
+  /** The transaction. */
+  readonly request: SmmuDmaRequest;
+}
+
+/** The SMMU's MMIO interface (page 0 at 0x0, page 1 at 0x10000). */
+export interface SmmuMmio {
+  /** Reads a 32-bit register. */
+  read32(offset: number): number;
+  /** Writes a 32-bit register. */
+  write32(offset: number, value: number): void;
+  /** Reads a 64-bit register (two 32-bit halves). */
+  read64(offset: number): bigint;
+  /** Writes a 64-bit register. */
+  write64(offset: number, value: bigint): void;
+}
+
+const TWO32 = 4294967296;
+const STORED = new Set([
+  SMMU_CR0, SMMU_CR1, SMMU_CR2, SMMU_GBPA, SMMU_AGBPA, SMMU_IRQ_CTRL, SMMU_GERRORN,
+  SMMU_GERROR_IRQ_CFG0, SMMU_GERROR_IRQ_CFG0 + 4, SMMU_GERROR_IRQ_CFG1, SMMU_GERROR_IRQ_CFG2,
+  SMMU_STRTAB_BASE, SMMU_STRTAB_BASE + 4, SMMU_STRTAB_BASE_CFG, SMMU_CMDQ_BASE, SMMU_CMDQ_BASE + 4,
+  SMMU_CMDQ_PROD, SMMU_CMDQ_CONS, SMMU_EVENTQ_BASE, SMMU_EVENTQ_BASE + 4, SMMU_EVENTQ_PROD, SMMU_EVENTQ_CONS,
+  SMMU_EVENTQ_IRQ_CFG0, SMMU_EVENTQ_IRQ_CFG0 + 4, SMMU_EVENTQ_IRQ_CFG1, SMMU_EVENTQ_IRQ_CFG2,
+  SMMU_PRIQ_BASE, SMMU_PRIQ_BASE + 4, SMMU_PRIQ_PROD, SMMU_PRIQ_CONS,
+  SMMU_PRIQ_IRQ_CFG0, SMMU_PRIQ_IRQ_CFG0 + 4, SMMU_PRIQ_IRQ_CFG1, SMMU_PRIQ_IRQ_CFG2,
+]);
+
+function faultClassOf(id: number): FaultClass {
+  switch (id) {
+    case F_TRANSLATION:
+    case 0x12:
+      return 'translation';
+    case F_PERMISSION:
+      return 'permission';
+    case F_ADDR_SIZE:
+      return 'address-size';
+    case F_STE_FETCH:
+    case F_CD_FETCH:
+    case F_WALK_EABT:
+      return 'external-abort';
+    case F_STREAM_DISABLED:
+    case F_BAD_ATS_TREQ:
+      return 'blocked';
+    default:
+      return 'bad-config';
+  }
+}
+
+function maskBits(n: number): number {
+  return n >= 32 ? 0xffffffff : n <= 0 ? 0 : (1 << n) - 1;
+}
+
+/** The Arm SMMUv3 hardware model. Every method returns its result directly. */
+export class SmmuV3Hardware {
+  /** Memory the model reads and writes. */
+  readonly memory: PhysicalMemoryLike;
+  /** The identification registers. */
+  readonly idr: SmmuIdRegisters;
+  /** The profile. */
+  readonly profile: 'default' | 'qemu';
+  /** The MMIO register interface. */
+  readonly mmio: SmmuMmio;
+  /** PRG responses sent to endpoints (most recent last; bounded to 1024). */
+  readonly priResponses: PriResponse[] = [];
+  /** Results of stalled transactions resumed by CMD_RESUME, by STAG. */
+  readonly resumed = new Map<number, DmaResult>();
+  /** The interrupt handler (system.ts wires it to the driver). */
+  onInterrupt: ((line: SmmuInterrupt) => void) | undefined;
+  /** Receives every PRG response (system.ts routes it to the endpoint). */
+  onPriResponse: ((response: PriResponse) => void) | undefined;
+
+  private readonly f: Features;
+  private readonly regs = new Map<number, number>();
+  private gerror = 0;
+  private readonly tlb: Tlb;
+  private readonly walker: Walker;
+  private readonly w1 = new WalkOut();
+  private readonly w2 = new WalkOut();
+  private readonly steCache = new Map<number, StreamConfig>();
+  private readonly cdCache = new Map<number, Map<number, ContextConfig>>();
+  private cdCount = 0;
+  private readonly steCapacity: number;
+  private readonly cdCapacity: number;
+  private readonly stalls = new Map<number, { sid: number; request: SmmuDmaRequest }>();
+  private nextStag = 1;
+  private readonly words16 = new Uint32Array(16);
+  private readonly cmd = new Uint32Array(4);
+  private readonly evt = new Uint32Array(EVT_WORDS);
+  private readonly pri = new Uint32Array(4);
+  private depth = 0;
+  private pendingIrq = 0;
+  // The result of the last successful translate(): PA of the byte, bytes left in the leaf, RAZ/WI.
+  private xlPa = 0;
+  private xlLimit = 0;
+  private xlRaz = false;
+  private pending: DmaFault | undefined;
+  private curIova = 0n;
+  private curOff = 0;
+
+  /** @param options - memory, identification registers, profile, cache sizes, interrupt handler */
+  constructor(options: SmmuV3Options) {
+    this.memory = options.memory;
+    this.profile = options.profile ?? 'default';
+    const base = this.profile === 'qemu' ? QEMU_IDR : DEFAULT_IDR;
+    this.idr = { ...base, ...options.idr };
+    this.f = decodeFeatures(this.idr.idr0, this.idr.idr1, this.idr.idr3, this.idr.idr5, this.profile === 'qemu');
+    this.tlb = new Tlb(options.tlbEntries ?? 4096);
+    this.steCapacity = options.configCacheEntries ?? 1024;
+    this.cdCapacity = (options.configCacheEntries ?? 1024) * 4;
+    this.walker = new Walker(this.memory);
+    this.onInterrupt = options.onInterrupt;
+    // Reset values: GBPA 0 except QEMU's 0x1000 (SHCFG=incoming, bypass). Queues and tables
+    // reset to UNKNOWN: modelled as 0.
+    this.regs.set(SMMU_GBPA, this.profile === 'qemu' ? 0x1000 : 0);
+    this.mmio = {
+      read32: (o) => this.read32(o),
+      write32: (o, v) => {
+        this.enter();
+        try {
+          this.write32(o, v);
+        } finally {
+          this.leave();
+        }
+      },
+      read64: (o) => BigInt(this.read32(o)) | (BigInt(this.read32(o + 4)) << 32n),
+      write64: (o, v) => {
+        const x = BigInt.asUintN(64, v);
+        this.enter();
+        try {
+          this.write32(o, Number(x & 0xffffffffn));
+          this.write32(o + 4, Number(x >> 32n));
+        } finally {
+          this.leave();
+        }
+      },
+    };
+  }
+
+  /** Translations cached in the TLB. */
+  get tlbSize(): number {
+    return this.tlb.size;
+  }
+
+  /** Transactions stalled and waiting for CMD_RESUME. */
+  stalled(): StalledTransaction[] {
+    return [...this.stalls].map(([stag, s]) => ({ stag, request: s.request }));
+  }
+
+  // ---------------------------------------------------------------- registers
+
+  private reg(o: number): number {
+    return this.regs.get(o) ?? 0;
+  }
+
+  private read32(o: number): number {
+    switch (o) {
+      case SMMU_IDR0:
+        return this.idr.idr0;
+      case SMMU_IDR1:
+        return this.idr.idr1;
+      case SMMU_IDR2:
+      case SMMU_IDR4:
+        return 0;
+      case SMMU_IDR3:
+        return this.idr.idr3;
+      case SMMU_IDR5:
+        return this.idr.idr5;
+      case SMMU_IIDR:
+        return this.idr.iidr;
+      case SMMU_AIDR:
+        return this.idr.aidr;
+      case SMMU_CR0ACK:
+        return this.reg(SMMU_CR0);
+      case SMMU_IRQ_CTRLACK:
+        return this.reg(SMMU_IRQ_CTRL);
+      case SMMU_GERROR:
+        return this.gerror;
+      case SMMU_STATUSR:
+        return 0;
+      default:
+        return STORED.has(o) ? this.reg(o) : 0;
+    }
+  }
+
+  private get cr0(): number {
+    return this.reg(SMMU_CR0);
+  }
+
+  private write32(o: number, value: number): void {
+    const v = value >>> 0;
+    const cr0 = this.cr0;
+    switch (o) {
+      case SMMU_CR0: {
+        const next = v & CR0_WRITABLE;
+        this.regs.set(SMMU_CR0, next); // CR0ACK follows at once: the model completes every change synchronously
+        if ((next & CR0_CMDQEN) !== 0 && (cr0 & CR0_CMDQEN) === 0) this.processCmdq();
+        return;
+      }
+      case SMMU_GBPA:
+        // Fields change only through the update protocol: a write with Update=1 applies them, and
+        // the SMMU clears Update when done (immediately here).
+        if ((v & GBPA_UPDATE) !== 0) this.regs.set(SMMU_GBPA, (v & ~GBPA_UPDATE) & 0x1f3f1f);
+        return;
+      case SMMU_STRTAB_BASE:
+      case SMMU_STRTAB_BASE + 4:
+      case SMMU_STRTAB_BASE_CFG:
+        if ((cr0 & CR0_SMMUEN) === 0) this.regs.set(o, v); // RO while SMMUEN
+        return;
+      case SMMU_CMDQ_BASE:
+      case SMMU_CMDQ_BASE + 4:
+      case SMMU_CMDQ_CONS:
+        if ((cr0 & CR0_CMDQEN) === 0) this.regs.set(o, v);
+        return;
+      case SMMU_CMDQ_PROD:
+        this.regs.set(o, v);
+        this.processCmdq();
+        return;
+      case SMMU_EVENTQ_BASE:
+      case SMMU_EVENTQ_BASE + 4:
+      case SMMU_EVENTQ_PROD:
+        if ((cr0 & CR0_EVENTQEN) === 0) this.regs.set(o, v);
+        return;
+      case SMMU_PRIQ_BASE:
+      case SMMU_PRIQ_BASE + 4:
+      case SMMU_PRIQ_PROD:
+        if ((cr0 & CR0_PRIQEN) === 0) this.regs.set(o, v);
+        return;
+      default:
+        if (STORED.has(o)) this.regs.set(o, v);
+        return;
+    }
+  }
+
+  private base64(o: number, lsb: number): number {
+    const lo = this.reg(o);
+    const hi = this.reg(o + 4) & 0xfffff; // ADDR up to bit 51
+    return hi * TWO32 + (((lo >>> lsb) << lsb) >>> 0);
+  }
+
+  private qLog2(o: number, max: number): number {
+    return Math.min(this.reg(o) & 0x1f, max);
+  }
+
+  // ---------------------------------------------------------------- interrupts
+
+  private enter(): void {
+    this.depth++;
+  }
+
+  private leave(): void {
+    this.depth--;
+    while (this.depth === 0 && this.pendingIrq !== 0) {
+      const p = this.pendingIrq;
+      this.pendingIrq = 0;
+      const h = this.onInterrupt;
+      if (h === undefined) return;
+      this.depth++;
+      try {
+        if (p & 4) h('gerror');
+        if (p & 1) h('eventq');
+        if (p & 2) h('priq');
+      } finally {
+        this.depth--;
+      }
+    }
+  }
+
+  private irq(bit: number, enable: number): void {
+    if ((this.reg(SMMU_IRQ_CTRL) & enable) !== 0) this.pendingIrq |= bit;
+  }
+
+  private toggleGerror(bit: number): void {
+    // A global error becomes active when GERROR differs from GERRORN; it is raised only if not already active.
+    if (((this.gerror ^ this.reg(SMMU_GERRORN)) & bit) !== 0) return;
+    this.gerror ^= bit;
+    this.irq(4, IRQ_CTRL_GERROR_IRQEN);
+  }
+
+  private gerrorActive(bit: number): boolean {
+    return ((this.gerror ^ this.reg(SMMU_GERRORN)) & bit) !== 0;
+  }
+
+  // ---------------------------------------------------------------- command queue
+
+  private processCmdq(): void {
+    if ((this.cr0 & CR0_CMDQEN) === 0 || this.gerrorActive(GERROR_CMDQ_ERR)) return;
+    const log2 = this.qLog2(SMMU_CMDQ_BASE, regField(this.idr.idr1, IDR1.CMDQS));
+    const base = this.base64(SMMU_CMDQ_BASE, 5);
+    let cons = qPtr(this.reg(SMMU_CMDQ_CONS), log2);
+    const limit = 2 << log2;
+    for (let n = 0; n < limit; n++) {
+      const prod = this.reg(SMMU_CMDQ_PROD);
+      if (qEmpty(prod, cons, log2)) break;
+      const addr = base + qIndex(cons, log2) * CMDQ_ENT_SIZE;
+      let err: number;
+      if (!this.memory.contains(addr, CMDQ_ENT_SIZE)) err = CERROR_ABT;
+      else {
+        for (let i = 0; i < 4; i++) this.cmd[i] = this.memory.read32At(addr + i * 4);
+        err = this.execCommand(this.cmd);
+      }
+      if (err !== 0) {
+        // The queue stops at the failing command: CONS points at it, ERR says why.
+        this.regs.set(SMMU_CMDQ_CONS, (cons | (err << 24)) >>> 0);
+        this.toggleGerror(GERROR_CMDQ_ERR);
+        return;
+      }
+      cons = qInc(cons, log2);
+      this.regs.set(SMMU_CMDQ_CONS, cons);
+    }
+  }
+
+  private execCommand(w: Uint32Array): number {
+    const F = CMD_FIELDS;
+    const op = getField(w, F.OP);
+    const f = this.f;
+    switch (op) {
+      case CMD_PREFETCH_CONFIG:
+      case CMD_PREFETCH_ADDR:
+        return 0;
+      case CMD_CFGI_STE:
+        if (getField(w, F.SSec) !== 0) return CERROR_ILL;
+        this.invalidateSte(getField(w, F.StreamID));
+        return 0;
+      case CMD_CFGI_STE_RANGE: {
+        if (getField(w, F.SSec) !== 0) return CERROR_ILL;
+        const range = getField(w, F.Range);
+        if (range === CMD_CFGI_ALL_RANGE) {
+          this.steCache.clear();
+          this.cdCache.clear();
+          this.cdCount = 0;
+          return 0;
+        }
+        const span = 2 ** (range + 1);
+        const first = getField(w, F.StreamID) - (getField(w, F.StreamID) % span);
+        for (const sid of new Set([...this.steCache.keys(), ...this.cdCache.keys()])) {
+          if (sid >= first && sid < first + span) this.invalidateSte(sid);
+        }
+        return 0;
+      }
+      case CMD_CFGI_CD: {
+        if (!f.s1p || getField(w, F.SSec) !== 0) return CERROR_ILL;
+        const m = this.cdCache.get(getField(w, F.StreamID));
+        if (m?.delete(getField(w, F.SubstreamID)) === true) this.cdCount--;
+        return 0;
+      }
+      case CMD_CFGI_CD_ALL: {
+        if (!f.s1p) return CERROR_ILL;
+        const sid = getField(w, F.StreamID);
+        const m = this.cdCache.get(sid);
+        if (m !== undefined) {
+          this.cdCount -= m.size;
+          this.cdCache.delete(sid);
+        }
+        return 0;
+      }
+      case CMD_TLBI_NH_ALL: {
+        if (!f.s1p) return CERROR_ILL;
+        const vmid = getField(w, F.VMID);
+        this.tlb.invalidateWhere((k, v) => k !== TLB_KIND_S2 && v === vmid);
+        return 0;
+      }
+      case CMD_TLBI_NH_ASID: {
+        if (!f.s1p) return CERROR_ILL;
+        const vmid = getField(w, F.VMID);
+        const asid = getField(w, F.ASID);
+        this.tlb.invalidateWhere((k, v, a) => k === TLB_KIND_S1 && v === vmid && a === asid);
+        return 0;
+      }
+      case CMD_TLBI_NH_VA:
+      case CMD_TLBI_NH_VAA: {
+        if (!f.s1p) return CERROR_ILL;
+        const vmid = getField(w, F.VMID);
+        const asid = getField(w, F.ASID);
+        const all = op === CMD_TLBI_NH_VAA;
+        const r = this.tlbiRange(w);
+        if (r < 0) return CERROR_ILL;
+        this.tlb.invalidateRange(
+          (k, v, a) => v === vmid && (k === TLB_KIND_S1_GLOBAL || (k === TLB_KIND_S1 && (all || a === asid))),
+          commandAddr(w),
+          r,
+        );
+        return 0;
+      }
+      case CMD_TLBI_S12_VMALL: {
+        if (!f.s2p) return CERROR_ILL;
+        const vmid = getField(w, F.VMID);
+        this.tlb.invalidateWhere((_k, v) => v === vmid);
+        return 0;
+      }
+      case CMD_TLBI_S2_IPA: {
+        if (!f.s2p) return CERROR_ILL;
+        const vmid = getField(w, F.VMID);
+        const r = this.tlbiRange(w);
+        if (r < 0) return CERROR_ILL;
+        // Only stage-2 entries: combined (nested) entries need TLBI_S12_VMALL or TLBI_NH_* too.
+        this.tlb.invalidateRange((k, v) => k === TLB_KIND_S2 && v === vmid, commandAddr(w) % 2 ** 52, r);
+        return 0;
+      }
+      case CMD_TLBI_NSNH_ALL:
+        this.tlb.invalidateAll();
+        return 0;
+      case CMD_TLBI_EL2_ALL:
+      case CMD_TLBI_EL2_ASID:
+      case CMD_TLBI_EL2_VA:
+      case CMD_TLBI_EL2_VAA:
+        // No EL2 StreamWorld entries exist in this model (STRW=EL2 needs IDR0.HYP).
+        return f.hyp ? 0 : CERROR_ILL;
+      case CMD_ATC_INV:
+        // Endpoints here keep no ATC: nothing to invalidate, but the command needs ATS.
+        return f.ats ? 0 : CERROR_ILL;
+      case CMD_PRI_RESP: {
+        if (!f.pri) return CERROR_ILL;
+        const resp = getField(w, CMD_PRI_RESP_RESP);
+        if (resp === 3) return CERROR_ILL;
+        const code = resp === PRI_RESP_DENY ? PRG_RESPONSE_FAILURE : resp === PRI_RESP_FAIL ? PRG_RESPONSE_INVALID_REQUEST : PRG_RESPONSE_SUCCESS;
+        this.respond({
+          streamId: getField(w, F.StreamID),
+          substreamId: getField(w, F.SSV) === 1 ? getField(w, F.SubstreamID) : undefined,
+          prgi: getField(w, CMD_FIELDS.PRGI),
+          code,
+          auto: false,
+        });
+        return 0;
+      }
+      case CMD_RESUME: {
+        if (f.stallModel === 1) return CERROR_ILL;
+        this.resume(getField(w, F.StreamID), getField(w, F.STAG), getField(w, F.Ac) === 1, getField(w, F.Ab) === 1);
+        return 0;
+      }
+      case CMD_STALL_TERM: {
+        if (f.stallModel === 1) return CERROR_ILL;
+        const sid = getField(w, F.StreamID);
+        for (const [stag, s] of [...this.stalls]) if (s.sid === sid) this.resume(sid, stag, false, true);
+        return 0;
+      }
+      case CMD_SYNC: {
+        const cs = getField(w, F.CS);
+        if (cs === 3) return CERROR_ILL;
+        const msiAddr = getAddr(w, 1, 2, 51);
+        // CS=SIG_IRQ with an MSI address: the completion is a 32-bit write of MSIData there.
+        if (cs === 1 && msiAddr !== 0 && this.memory.contains(msiAddr, 4)) {
+          this.memory.write32At(msiAddr, getField(w, F.MSIData));
+        }
+        return 0;
+      }
+      default:
+        return CERROR_ILL;
+    }
+  }
+
+  /** Bytes covered by a TLBI by address (range form with IDR3.RIL), or −1 when reserved. */
+  private tlbiRange(w: Uint32Array): number {
+    const F = CMD_FIELDS;
+    const tg = getField(w, F.TG);
+    if (!this.f.ril || tg === 0) return 1; // one address: every entry containing it
+    const num = getField(w, F.NUM);
+    const scale = getField(w, F.SCALE);
+    if (num === 0 && scale === 0 && getField(w, F.TTL) === 0) return -1;
+    const granule = tg === 1 ? 12 : tg === 2 ? 14 : 16;
+    return (num + 1) * 2 ** (scale + granule);
+  }
+
+  private invalidateSte(sid: number): void {
+    this.steCache.delete(sid);
+    // CMD_CFGI_STE also invalidates every CD (and L1CD) cached through that StreamID (§4.3.1).
+    const m = this.cdCache.get(sid);
+    if (m !== undefined) {
+      this.cdCount -= m.size;
+      this.cdCache.delete(sid);
+    }
+  }
+
+  // ---------------------------------------------------------------- event and PRI queues
+
+  private recordEvent(e: SmmuEventFields): boolean {
+    if ((this.cr0 & CR0_EVENTQEN) === 0 || (this.cr0 & CR0_SMMUEN) === 0 || this.gerrorActive(GERROR_EVTQ_ABT_ERR)) return false;
+    const log2 = this.qLog2(SMMU_EVENTQ_BASE, regField(this.idr.idr1, IDR1.EVENTQS));
+    const prod = this.reg(SMMU_EVENTQ_PROD);
+    const cons = this.reg(SMMU_EVENTQ_CONS);
+    if (qFull(prod, cons, log2)) {
+      // Overflow: the record is lost; OVFLG toggles unless an overflow is already unacknowledged.
+      if (((prod ^ cons) & Q_OVF) === 0) this.regs.set(SMMU_EVENTQ_PROD, (prod ^ Q_OVF) >>> 0);
+      this.irq(1, IRQ_CTRL_EVENTQ_IRQEN);
+      return false;
+    }
+    const addr = this.base64(SMMU_EVENTQ_BASE, 5) + qIndex(prod, log2) * EVTQ_ENT_SIZE;
+    if (!this.memory.contains(addr, EVTQ_ENT_SIZE)) {
+      this.toggleGerror(GERROR_EVTQ_ABT_ERR);
+      return false;
+    }
+    encodeEventWords(e, this.evt);
+    for (let i = 0; i < EVT_WORDS; i++) this.memory.write32At(addr + i * 4, this.evt[i]!);
+    this.regs.set(SMMU_EVENTQ_PROD, ((prod & Q_OVF) | qInc(prod, log2)) >>> 0);
+    this.irq(1, IRQ_CTRL_EVENTQ_IRQEN);
+    return true;
+  }
+
+  private respond(r: PriResponse): void {
+    this.priResponses.push(r);
+    if (this.priResponses.length > 1024) this.priResponses.shift();
+    this.onPriResponse?.(r);
+  }
+
+  /**
+   * Delivers a PCIe PRI Page Request: recorded in the PRI queue in memory, or answered
+   * automatically when the queue is disabled, in error or overflowing (IHI0070 §8.1, §8.2).
+   */
+  pageRequest(req: SmmuPageRequest): void {
+    this.enter();
+    try {
+      this.doPageRequest(req);
+    } finally {
+      this.leave();
+    }
+  }
+
+  private doPageRequest(req: SmmuPageRequest): void {
+    const sid = req.streamId >>> 0;
+    const ssv = req.substreamId !== undefined && this.f.ssidBits > 0;
+    const prgi = req.prgi & 0x1ff;
+    const stop = ssv && req.last && !req.read && !req.write;
+    const enabled = (this.cr0 & CR0_SMMUEN) !== 0 && (this.cr0 & CR0_PRIQEN) !== 0 && this.f.pri;
+    if (!enabled || this.gerrorActive(GERROR_PRIQ_ABT_ERR)) {
+      if (!stop) this.respond({ streamId: sid, substreamId: undefined, prgi, code: PRG_RESPONSE_FAILURE, auto: true });
+      return;
+    }
+    const log2 = this.qLog2(SMMU_PRIQ_BASE, regField(this.idr.idr1, IDR1.PRIQS));
+    const prod = this.reg(SMMU_PRIQ_PROD);
+    const cons = this.reg(SMMU_PRIQ_CONS);
+    const overflowActive = ((prod ^ cons) & Q_OVF) !== 0;
+    if (overflowActive || qFull(prod, cons, log2)) {
+      if (!overflowActive) this.regs.set(SMMU_PRIQ_PROD, (prod ^ Q_OVF) >>> 0);
+      if (req.last && !stop) this.autoRespondOverflow(sid, ssv ? req.substreamId : undefined, prgi);
+      this.irq(2, IRQ_CTRL_PRIQ_IRQEN);
+      return;
+    }
+    const addr = this.base64(SMMU_PRIQ_BASE, 5) + qIndex(prod, log2) * PRIQ_ENT_SIZE;
+    if (!this.memory.contains(addr, PRIQ_ENT_SIZE)) {
+      this.toggleGerror(GERROR_PRIQ_ABT_ERR);
+      if (!stop) this.respond({ streamId: sid, substreamId: undefined, prgi, code: PRG_RESPONSE_FAILURE, auto: true });
+      return;
+    }
+    const iova = BigInt.asUintN(64, req.iova);
+    encodePriWords(
+      {
+        StreamID: sid,
+        SSV: ssv ? 1 : 0,
+        SubstreamID: ssv ? req.substreamId & 0xfffff : 0,
+        Priv: ssv && req.priv === true ? 1 : 0,
+        X: ssv && req.exec === true ? 1 : 0,
+        R: req.read ? 1 : 0,
+        W: req.write ? 1 : 0,
+        Last: req.last ? 1 : 0,
+        PRGIndex: prgi,
+        Addr: 0,
+      },
+      this.pri,
+    );
+    this.pri[2] = (this.pri[2]! & 0xfff) | (Number(iova & 0xfffff000n) >>> 0);
+    this.pri[3] = Number(iova >> 32n) >>> 0;
+    for (let i = 0; i < 4; i++) this.memory.write32At(addr + i * 4, this.pri[i]!);
+    this.regs.set(SMMU_PRIQ_PROD, ((prod & Q_OVF) | qInc(prod, log2)) >>> 0);
+    this.irq(2, IRQ_CTRL_PRIQ_IRQEN);
+  }
+
+  private autoRespondOverflow(sid: number, ssid: number | undefined, prgi: number): void {
+    // IDR3.PPS decides whether the PASID is echoed; otherwise STE.PPAR, and an STE that cannot
+    // be checked gives a Failure without PASID.
+    if (ssid === undefined) {
+      this.respond({ streamId: sid, substreamId: undefined, prgi, code: PRG_RESPONSE_SUCCESS, auto: true });
+      return;
+    }
+    if (regField(this.idr.idr3, IDR3.PPS) === 1) {
+      this.respond({ streamId: sid, substreamId: ssid, prgi, code: PRG_RESPONSE_SUCCESS, auto: true });
+      return;
+    }
+    const sc = this.streamConfig(sid, undefined, false);
+    this.pending = undefined;
+    if (sc === undefined) this.respond({ streamId: sid, substreamId: undefined, prgi, code: PRG_RESPONSE_FAILURE, auto: true });
+    else this.respond({ streamId: sid, substreamId: sc.ste.PPAR === 1 ? ssid : undefined, prgi, code: PRG_RESPONSE_SUCCESS, auto: true });
+  }
+
+  private resume(sid: number, stag: number, retry: boolean, abort: boolean): void {
+    const s = this.stalls.get(stag);
+    if (s?.sid !== sid) return; // no such stall: ignored
+    this.stalls.delete(stag);
+    let result: DmaResult;
+    if (retry) result = this.doDma(s.request);
+    else if (abort) {
+      result = {
+        ok: false,
+        fault: { class: 'translation', name: 'CMD_RESUME abort', code: 0, iova: s.request.iova, record: { STAG: stag } },
+      };
+    } else result = { ok: true, data: new Uint8Array(s.request.write ? 0 : s.request.size) };
+    this.resumed.set(stag, result);
+    if (this.resumed.size > 1024) this.resumed.delete(this.resumed.keys().next().value!);
+  }
+
+  // ---------------------------------------------------------------- configuration
+
+  private fault(
+    e: SmmuEventFields,
+    record: boolean,
+    iova: bigint,
+    cls: FaultClass = faultClassOf(e.EventID),
+    extra?: Record<string, unknown>,
+  ): DmaFault {
+    const recorded = record && this.recordEvent(e);
+    const ev = decodeEventWords(encodeEventWords(e, this.evt));
+    return {
+      class: cls,
+      name: ev.name,
+      code: e.EventID,
+      iova,
+      record: { ...ev, recorded, ...extra },
+    };
+  }
+
+  private silent(name: string, cls: FaultClass, iova: bigint): DmaFault {
+    return { class: cls, name, code: 0, iova, record: { recorded: false } };
+  }
+
+  /** The input address of the page being translated (built only when a fault needs it). */
+  private get fi(): bigint {
+    return this.curIova + BigInt(this.curOff);
+  }
+
+  /** The StreamConfig of `sid`, from the cache or fetched; undefined with `pending` set on a fault. */
+  private streamConfig(sid: number, ev: SmmuEventFields | undefined, record: boolean): StreamConfig | undefined {
+    const cached = this.steCache.get(sid);
+    if (cached !== undefined) return cached;
+    const mem = this.memory;
+    const cfg = this.reg(SMMU_STRTAB_BASE_CFG);
+    const log2 = Math.min(cfg & 0x3f, this.f.sidBits);
+    const base = this.base64(SMMU_STRTAB_BASE, 6);
+    const badSid = (): void => {
+      const rec = record && (this.reg(SMMU_CR2) & CR2_RECINVSID) !== 0;
+      this.pending = this.fault({ ...ev, EventID: C_BAD_STREAMID, StreamID: sid }, rec, this.fi);
+    };
+    if (sid >= 2 ** log2) {
+      badSid();
+      return undefined;
+    }
+    let steAddr: number;
+    if (((cfg >>> 16) & 3) === 1) {
+      let split = (cfg >>> 6) & 0x1f;
+      if (split !== 6 && split !== 8 && split !== 10) split = 6;
+      const l1 = base + Math.floor(sid / 2 ** split) * 8;
+      if (!mem.contains(l1, 8)) {
+        this.pending = this.fault({ ...ev, EventID: F_STE_FETCH, StreamID: sid, Addr: l1 }, record, this.fi);
+        return undefined;
+      }
+      const lo = mem.read32At(l1);
+      const hi = mem.read32At(l1 + 4);
+      const span = lo & 0x1f;
+      if (span === 0 || span > 11 || span > split + 1) {
+      badSid();
+      return undefined;
+    }
+      const l2idx = sid % 2 ** split;
+      if (l2idx >= 2 ** (span - 1)) {
+      badSid();
+      return undefined;
+    }
+      const l2ptr = (hi & 0xfffff) * TWO32 + (((lo >>> 6) << 6) >>> 0);
+      steAddr = l2ptr - (l2ptr % 2 ** (span + 5)) + l2idx * 64;
+    } else steAddr = base + sid * 64;
+    if (!mem.contains(steAddr, 64)) {
+      this.pending = this.fault({ ...ev, EventID: F_STE_FETCH, StreamID: sid, Addr: steAddr }, record, this.fi);
+      return undefined;
+    }
+    for (let i = 0; i < STE_WORDS; i++) this.words16[i] = mem.read32At(steAddr + i * 4);
+    const sc = decodeStreamConfig(this.words16, this.f);
+    if (sc === undefined) {
+      this.pending = this.fault({ ...ev, EventID: C_BAD_STE, StreamID: sid }, record, this.fi);
+      return undefined;
+    }
+    if (this.steCache.size >= this.steCapacity) this.steCache.delete(this.steCache.keys().next().value!);
+    this.steCache.set(sid, sc);
+    return sc;
+  }
+
+  /** Stage-2 translation of a configuration-structure IPA (nested CD fetch). */
+  private s2Fetch(sc: StreamConfig, ipa: number, ev: SmmuEventFields): number {
+    const o = this.walker.walk(sc.s2p!, ipa, PERM_R_PRIV | PERM_R_USER, this.w2);
+    if (o.fault === 0 && (o.perms & (PERM_R_PRIV | PERM_R_USER)) === 0) o.fault = F_PERMISSION;
+    if (o.fault !== 0) {
+      if (o.fault === F_WALK_EABT) this.pending = this.fault({ ...ev, EventID: F_WALK_EABT, Addr: o.fetchAddr }, true, this.fi);
+      else {
+        this.pending = this.fault(
+          { ...ev, EventID: o.fault, S2: 1, CLASS: EVT_CLASS_CD, TTRnW: 1, Addr: ipa },
+          sc.ste.S2R === 1,
+          this.fi,
+        );
+      }
+      return -1;
+    }
+    return o.oa + (ipa % 2 ** o.shift);
+  }
+
+  private contextConfig(sid: number, sc: StreamConfig, idx: number, ev: SmmuEventFields): ContextConfig | undefined {
+    const m = this.cdCache.get(sid);
+    const cached = m?.get(idx);
+    if (cached !== undefined) return cached;
+    const mem = this.memory;
+    const ptr = sc.ste.S1ContextPtr;
+    let cdAddr: number;
+    if (sc.cdMax === 0 || sc.ste.S1Fmt === 0) cdAddr = ptr + idx * 64;
+    else {
+      const leafBits = sc.ste.S1Fmt === 1 ? 6 : 10;
+      let l1 = ptr + Math.floor(idx / 2 ** leafBits) * 8;
+      if (sc.s2) {
+        l1 = this.s2Fetch(sc, l1, ev);
+        if (l1 < 0) return undefined;
+      }
+      if (!mem.contains(l1, 8)) {
+        this.pending = this.fault({ ...ev, EventID: F_CD_FETCH, Addr: l1 }, true, this.fi);
+        return undefined;
+      }
+      const lo = mem.read32At(l1);
+      const hi = mem.read32At(l1 + 4);
+      if ((lo & 1) === 0) {
+        this.pending = this.fault({ ...ev, EventID: C_BAD_SUBSTREAMID }, true, this.fi);
+        return undefined;
+      }
+      let l2 = (hi & 0xfffff) * TWO32 + (((lo >>> 12) << 12) >>> 0);
+      if (leafBits === 10) l2 -= l2 % 65536; // L2Ptr[15:12] RES0 for 64 KB leaves
+      cdAddr = l2 + (idx % 2 ** leafBits) * 64;
+    }
+    if (sc.s2) {
+      cdAddr = this.s2Fetch(sc, cdAddr, ev);
+      if (cdAddr < 0) return undefined;
+    }
+    if (!mem.contains(cdAddr, 64)) {
+      this.pending = this.fault({ ...ev, EventID: F_CD_FETCH, Addr: cdAddr }, true, this.fi);
+      return undefined;
+    }
+    for (let i = 0; i < CD_WORDS; i++) this.words16[i] = mem.read32At(cdAddr + i * 4);
+    const cc = decodeContextConfig(this.words16, this.f, sc.ste.S1STALLD === 1);
+    if (cc === undefined) {
+      this.pending = this.fault({ ...ev, EventID: C_BAD_CD }, true, this.fi);
+      return undefined;
+    }
+    if (this.cdCount >= this.cdCapacity) {
+      for (const [s, mm] of this.cdCache) {
+        this.cdCount -= mm.size;
+        this.cdCache.delete(s);
+        break;
+      }
+    }
+    let mm = this.cdCache.get(sid);
+    if (mm === undefined) this.cdCache.set(sid, (mm = new Map<number, ContextConfig>()));
+    mm.set(idx, cc);
+    this.cdCount++;
+    return cc;
+  }
+
+  // ---------------------------------------------------------------- translation
+
+  /**
+   * A translation-related fault at stage 1 (CD.A/R/S) or stage 2 (STE.S2R/S2S, A=1): recorded,
+   * stalled, aborted or completed RAZ/WI as IHI0070 §5.5 says. Returns undefined for RAZ/WI.
+   */
+  private translationFault(
+    e: SmmuEventFields,
+    iova: bigint,
+    req: SmmuDmaRequest,
+    sid: number,
+    stall: boolean,
+    recordBit: boolean,
+    abort: boolean,
+  ): DmaFault | undefined {
+    if (req.ats === true) {
+      // ATS Translation Request: the failure goes back to the endpoint, no event.
+      return this.fault(e, false, iova, faultClassOf(e.EventID), { ats: true });
+    }
+    if (stall && this.stalls.size < Math.max(1, regField(this.idr.idr5, IDR5.STALL_MAX))) {
+      const stag = this.nextStag;
+      this.nextStag = (this.nextStag % 0xffff) + 1;
+      const recorded = this.recordEvent({ ...e, Stall: 1, STAG: stag });
+      if (recorded) {
+        this.stalls.set(stag, { sid, request: req });
+        const ev = decodeEventWords(encodeEventWords({ ...e, Stall: 1, STAG: stag }, this.evt));
+        return { class: 'page-request', name: ev.name, code: e.EventID, iova, record: { ...ev, recorded } };
+      }
+      // A stall that cannot be recorded is terminated.
+      return this.fault(e, false, iova);
+    }
+    if (!abort) {
+      if (recordBit) this.recordEvent(e);
+      this.xlRaz = true;
+      return undefined;
+    }
+    return this.fault(e, recordBit, iova);
+  }
+
+  /**
+   * Translates the input address `hi:lo` of `req`; on success sets xlPa/xlLimit/xlRaz and
+   * returns undefined, on a fault returns it (recorded as the architecture says).
+   */
+  private translate(req: SmmuDmaRequest, hi: number, lo: number): DmaFault | undefined {
+    this.xlRaz = false;
+    const f = this.f;
+    const write = req.write;
+    const exec = req.exec === true;
+    const priv = req.priv === true;
+    const need = priv ? (exec ? PERM_X_PRIV : write ? PERM_W_PRIV : PERM_R_PRIV) : exec ? PERM_X_USER : write ? PERM_W_USER : PERM_R_USER;
+    const cr0 = this.cr0;
+    if ((cr0 & CR0_SMMUEN) === 0) {
+      if ((this.reg(SMMU_GBPA) & GBPA_ABORT) !== 0) return this.silent('GBPA.ABORT', 'blocked', this.fi);
+      // Global bypass: an address above OAS is aborted with no event.
+      if (hi >= 2 ** Math.max(0, f.oasBits - 32)) return this.silent('GBPA bypass beyond OAS', 'address-size', this.fi);
+      this.xlPa = hi * TWO32 + lo;
+      this.xlLimit = 4096 - (lo & 0xfff);
+      return undefined;
+    }
+    const sid = req.streamId >>> 0;
+    const ssv = req.substreamId !== undefined;
+    const ssid = ssv ? req.substreamId & 0xfffff : 0;
+    const ev: SmmuEventFields = {
+      EventID: 0,
+      StreamID: sid,
+      SSV: ssv ? 1 : 0,
+      SubstreamID: ssid,
+      PnU: priv ? 1 : 0,
+      InD: exec ? 1 : 0,
+      RnW: write ? 0 : 1,
+      InputAddrHi: hi,
+      InputAddrLo: lo,
+    };
+    const sc = this.streamConfig(sid, ev, true);
+    if (sc === undefined) return this.pending;
+    const ste = sc.ste;
+    if (!sc.s1 && !sc.s2) {
+      if (sc.config < 4) return this.silent('STE.Config abort', 'blocked', this.fi); // no event (§5.2)
+      if (ssv) return this.fault({ ...ev, EventID: C_BAD_SUBSTREAMID }, true, this.fi);
+      if (req.ats === true) return this.fault({ ...ev, EventID: F_BAD_ATS_TREQ }, true, this.fi);
+      if (hi >= 2 ** Math.max(0, f.oasBits - 32)) return this.fault({ ...ev, EventID: F_ADDR_SIZE, CLASS: EVT_CLASS_IN }, true, this.fi);
+      this.xlPa = hi * TWO32 + lo;
+      this.xlLimit = 4096 - (lo & 0xfff);
+      return undefined;
+    }
+    if (req.ats === true && ste.EATS === 0) return this.fault({ ...ev, EventID: F_BAD_ATS_TREQ }, true, this.fi);
+    let s1 = sc.s1;
+    let cdIdx = 0;
+    if (sc.s1) {
+      if (ssv) {
+        if (f.ssidBits === 0 || sc.cdMax === 0 || ssid >= 2 ** sc.cdMax) return this.fault({ ...ev, EventID: C_BAD_SUBSTREAMID }, true, this.fi);
+        if (ssid === 0 && ste.S1DSS === STE_S1DSS_SSID0) return this.fault({ ...ev, EventID: F_STREAM_DISABLED }, true, this.fi);
+        cdIdx = ssid;
+      } else if (sc.cdMax > 0) {
+        if (ste.S1DSS === STE_S1DSS_BYPASS) s1 = false;
+        else if (ste.S1DSS !== STE_S1DSS_SSID0) return this.fault({ ...ev, EventID: F_STREAM_DISABLED }, true, this.fi);
+      }
+    } else if (ssv) return this.fault({ ...ev, EventID: C_BAD_SUBSTREAMID }, true, this.fi);
+
+    const s2r = ste.S2R === 1;
+    const s2s = ste.S2S === 1;
+    if (!s1) {
+      if (!sc.s2) {
+        // Stage 1 bypassed by S1DSS and no stage 2: the output is the input.
+        if (hi >= 2 ** Math.max(0, f.oasBits - 32)) return this.fault({ ...ev, EventID: F_ADDR_SIZE, CLASS: EVT_CLASS_IN }, true, this.fi);
+        this.xlPa = hi * TWO32 + lo;
+        this.xlLimit = 4096 - (lo & 0xfff);
+        return undefined;
+      }
+      const s2p = sc.s2p!;
+      if (hi >= 2 ** Math.max(0, s2p.inputBits - 32)) {
+        return this.translationFault({ ...ev, EventID: F_TRANSLATION, S2: 1, CLASS: EVT_CLASS_IN, Addr: 0 }, this.fi, req, sid, s2s, s2r, true);
+      }
+      const ipa = hi * TWO32 + lo;
+      const tag = tlbTag(TLB_KIND_S2, sc.vmid, 0);
+      let e = this.tlb.lookup(tag, ipa, 0);
+      if (e === undefined || ((e.perms & need) === 0 && (e.perms & PERM_W_DBM) !== 0)) {
+        const o = this.walker.walk(s2p, ipa, need, this.w1);
+        if (o.fault !== 0) {
+          if (o.fault === F_WALK_EABT) return this.fault({ ...ev, EventID: F_WALK_EABT, Addr: o.fetchAddr }, true, this.fi);
+          return this.translationFault(
+            { ...ev, EventID: o.fault, S2: 1, CLASS: EVT_CLASS_IN, Addr: ipa - (ipa % 4096) }, this.fi, req, sid, s2s, s2r, true,
+          );
+        }
+        e = { pa: o.oa, shift: o.shift, perms: o.perms };
+        this.tlb.insert(TLB_KIND_S2, sc.vmid, 0, ipa, 0, e);
+      }
+      if ((e.perms & need) === 0) {
+        return this.translationFault(
+          { ...ev, EventID: F_PERMISSION, S2: 1, CLASS: EVT_CLASS_IN, Addr: ipa - (ipa % 4096) }, this.fi, req, sid, s2s, s2r, true,
+        );
+      }
+      const off = ipa % 2 ** e.shift;
+      this.xlPa = e.pa + off;
+      this.xlLimit = 2 ** e.shift - off;
+      return undefined;
+    }
+
+    const cc = this.contextConfig(sid, sc, cdIdx, ev);
+    if (cc === undefined) return this.pending;
+    const cd = cc.cd;
+    const stall = cd.S === 1;
+    const rec = cd.R === 1 || stall;
+    const abort = cd.A === 1;
+    // TTB0 or TTB1 by the top bit (bit 55 with TBI), the rest of the top bits must match it.
+    const tbi0 = cd.TBI0 === 1;
+    const tbi1 = cd.TBI1 === 1;
+    const upper = ((tbi0 || tbi1) ? (hi >>> 23) & 1 : hi >>> 31) === 1;
+    const tt = upper ? cc.tt1 : cc.tt0;
+    const s1Fault = (id: number) =>
+      this.translationFault({ ...ev, EventID: id, CLASS: EVT_CLASS_IN }, this.fi, req, sid, stall, rec, abort);
+    if (tt === undefined) return s1Fault(F_TRANSLATION); // EPD0/EPD1
+    const top = (upper ? tbi1 : tbi0) ? 56 : 64;
+    const inputBits = tt.inputBits;
+    const hiFrom = Math.max(inputBits - 32, 0);
+    const hiMask = ((maskBits(top - 32 - hiFrom) << hiFrom) >>> 0);
+    const hiBits = (hi & hiMask) >>> 0;
+    let inRange = upper ? hiBits === hiMask : hiBits === 0;
+    if (inputBits < 32) {
+      const loMask = ~maskBits(inputBits) >>> 0;
+      const loBits = (lo & loMask) >>> 0;
+      inRange &&= upper ? loBits === loMask : loBits === 0;
+    }
+    if (!inRange) return s1Fault(F_TRANSLATION);
+    const vaLow = (hi & maskBits(hiFrom)) * TWO32 + (inputBits < 32 ? lo & maskBits(inputBits) : lo);
+    const region = upper ? 1 : 0;
+    const vmid = sc.vmid;
+    const asid = cc.asid;
+    let e = this.tlb.lookup(tlbTag(TLB_KIND_S1, vmid, asid), vaLow, region) ?? this.tlb.lookup(tlbTag(TLB_KIND_S1_GLOBAL, vmid, 0), vaLow, region);
+    if (e === undefined || ((e.perms & need) === 0 && (e.perms & PERM_W_DBM) !== 0)) {
+      const o = this.walker.walk(tt, vaLow, need, this.w1, sc.s2 ? sc.s2p : undefined);
+      if (o.fault !== 0) {
+        if (o.fault === F_WALK_EABT) return this.fault({ ...ev, EventID: F_WALK_EABT, Addr: o.fetchAddr }, true, this.fi);
+        if (o.s2) {
+          return this.translationFault(
+            { ...ev, EventID: o.fault, S2: 1, CLASS: o.cls, TTRnW: 1, Addr: o.ipa }, this.fi, req, sid, s2s, s2r, true,
+          );
+        }
+        return s1Fault(o.fault);
+      }
+      const global = o.global;
+      let pa = o.oa;
+      let shift = o.shift;
+      let perms = o.perms;
+      if (sc.s2) {
+        const s1Off = vaLow % 2 ** shift;
+        const ipa = o.oa + s1Off;
+        if ((perms & need) === 0) return s1Fault(F_PERMISSION);
+        const o2 = this.walker.walk(sc.s2p!, ipa, need, this.w2);
+        if (o2.fault !== 0) {
+          if (o2.fault === F_WALK_EABT) return this.fault({ ...ev, EventID: F_WALK_EABT, Addr: o2.fetchAddr }, true, this.fi);
+          return this.translationFault(
+            { ...ev, EventID: o2.fault, S2: 1, CLASS: EVT_CLASS_IN, Addr: ipa - (ipa % 4096) }, this.fi, req, sid, s2s, s2r, true,
+          );
+        }
+        if ((o2.perms & need) === 0) {
+          return this.translationFault(
+            { ...ev, EventID: F_PERMISSION, S2: 1, CLASS: EVT_CLASS_IN, Addr: ipa - (ipa % 4096) }, this.fi, req, sid, s2s, s2r, true,
+          );
+        }
+        // The combined entry covers the smaller of the two leaves.
+        shift = Math.min(o.shift, o2.shift);
+        const ipaBase = ipa - (ipa % 2 ** shift);
+        pa = o2.oa + (ipaBase % 2 ** o2.shift);
+        const s1p = perms;
+        perms = s1p & o2.perms & ~PERM_W_DBM;
+        const wr = PERM_W_PRIV | PERM_W_USER;
+        if ((perms & wr) === 0 && (s1p & (wr | PERM_W_DBM)) !== 0 && (o2.perms & (wr | PERM_W_DBM)) !== 0) perms |= PERM_W_DBM;
+      }
+      e = { pa, shift, perms };
+      this.tlb.insert(global ? TLB_KIND_S1_GLOBAL : TLB_KIND_S1, vmid, global ? 0 : asid, vaLow, region, e);
+    }
+    if ((e.perms & need) === 0) return s1Fault(F_PERMISSION);
+    const off = vaLow % 2 ** e.shift;
+    this.xlPa = e.pa + off;
+    this.xlLimit = 2 ** e.shift - off;
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- DMA
+
+  /**
+   * A DMA from an endpoint: translated page by page, then performed on memory. Returns the data
+   * read (or an empty array for a write), or the fault (also written to the event queue when the
+   * architecture records it).
+   */
+  dma(req: SmmuDmaRequest): DmaResult {
+    this.enter();
+    try {
+      return this.doDma(req);
+    } finally {
+      this.leave();
+    }
+  }
+
+  private doDma(req: SmmuDmaRequest): DmaResult {
+    const size = req.write ? (req.data?.length ?? 0) : Math.max(0, Math.floor(req.size));
+    const iova = BigInt.asUintN(64, req.iova);
+    let hi = Number(iova >> 32n);
+    let lo = Number(iova & 0xffffffffn);
+    this.curIova = iova;
+    this.curOff = 0;
+    const pas: number[] = [];
+    const lens: number[] = [];
+    let done = 0;
+    while (done < size || (done === 0 && size === 0)) {
+      const fault = this.translate(req, hi, lo);
+      if (fault !== undefined) return { ok: false, fault };
+      // A RAZ/WI termination covers the rest of the 4 KB page; every step makes progress.
+      const limit = this.xlRaz ? 4096 - (lo & 0xfff) : this.xlLimit;
+      const n = size === 0 ? 0 : Math.max(1, Math.min(limit, size - done));
+      if (!this.xlRaz && n > 0 && !this.memory.contains(this.xlPa, n)) {
+        return {
+          ok: false,
+          fault: { class: 'external-abort', name: 'EXTERNAL_ABORT', code: 0, iova: this.fi, record: { pa: this.xlPa } },
+        };
+      }
+      pas.push(this.xlRaz ? -1 : this.xlPa);
+      lens.push(n);
+      if (size === 0) break;
+      done += n;
+      this.curOff = done;
+      lo += n;
+      if (lo >= TWO32) {
+        lo -= TWO32;
+        hi = (hi + 1) >>> 0;
+      }
+    }
+    const out = new Uint8Array(req.write ? 0 : size);
+    let off = 0;
+    for (let i = 0; i < pas.length; i++) {
+      const pa = pas[i]!;
+      const n = lens[i]!;
+      if (pa >= 0 && n > 0) {
+        if (req.write) this.memory.writeFrom(pa, req.data!, off, n);
+        else this.memory.readInto(pa, out, off, n);
+      }
+      off += n;
+    }
+    return { ok: true, data: out };
+  }
+}
+
+/** Re-exported for tests that check the event names. */
+export { EVENT_NAMES };

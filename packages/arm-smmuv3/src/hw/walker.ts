@@ -1,0 +1,237 @@
+/**
+ * VMSAv8-64 translation table walks for 4K, 16K and 64K granules (Arm ARM D8; IHI0070 §3.4):
+ * table/block/page descriptors, hierarchical APTable/XNTable/PXNTable, AP/S2AP and XN
+ * permissions, the access flag (with AFFD and HTTU HA), dirty state (HTTU HD with DBM), output
+ * address-size checks, and nested walks where every stage-1 table access goes through stage 2.
+ * Descriptors are read as two 32-bit halves: no BigInt. Levels are bounded (at most four).
+ */
+
+import type { PhysicalMemoryLike } from '@ioasid/uapi';
+import {
+  DESC_AF,
+  DESC_HI_DBM,
+  DESC_HI_PXN,
+  DESC_HI_UXN,
+  S1_AP_RDONLY,
+  S1_AP_UNPRIV,
+  S1_NG,
+  S2_AP_READ,
+  S2_AP_WRITE,
+  TABLE_HI_APTABLE0,
+  TABLE_HI_APTABLE1,
+  TABLE_HI_PXNTABLE,
+  TABLE_HI_XNTABLE,
+  blockAllowed,
+  descAddr,
+  levelShift,
+} from '../spec/pgtable.js';
+import { EVT_CLASS_TT, F_ACCESS, F_ADDR_SIZE, F_PERMISSION, F_TRANSLATION, F_WALK_EABT } from '../spec/events.js';
+import {
+  PERM_R_PRIV,
+  PERM_R_USER,
+  PERM_W_DBM,
+  PERM_W_PRIV,
+  PERM_W_USER,
+  PERM_X_PRIV,
+  PERM_X_USER,
+} from './tlb.js';
+
+/** The parameters of one translation stage, decoded from a CD or an STE. */
+export interface StageParams {
+  /** 1 or 2. */
+  readonly stage: 1 | 2;
+  /** Granule size shift (12, 14, 16). */
+  readonly granuleShift: number;
+  /** First level walked. */
+  readonly startLevel: number;
+  /** Input address bits (64 − TxSZ). */
+  readonly inputBits: number;
+  /** Table base. */
+  readonly ttb: number;
+  /** Effective output address bits (min of IPS/S2PS and OAS). */
+  readonly oasBits: number;
+  /** AF=0 never faults. */
+  readonly affd: boolean;
+  /** Hardware access flag update. */
+  readonly ha: boolean;
+  /** Hardware dirty state update. */
+  readonly hd: boolean;
+  /** Hierarchical attributes disabled. */
+  readonly had: boolean;
+  /** Write implies execute-never (stage 1). */
+  readonly wxn: boolean;
+  /** FEAT_XNX 2-bit stage-2 XN. */
+  readonly xnx: boolean;
+}
+
+/** A walk's outcome (reused; no allocation per walk). */
+export class WalkOut {
+  /** 0 on success, or the event ID of the fault. */
+  fault = 0;
+  /** The fault is a stage-2 fault (nested table fetch). */
+  s2 = false;
+  /** Event CLASS for a stage-2 fault during the stage-1 walk. */
+  cls = 0;
+  /** IPA of the stage-2 fault. */
+  ipa = 0;
+  /** Fetch address of F_WALK_EABT. */
+  fetchAddr = 0;
+  /** Output address of the leaf base. */
+  oa = 0;
+  /** log2 of the leaf size. */
+  shift = 0;
+  /** PERM_* bits. */
+  perms = 0;
+  /** The leaf is global (stage 1, nG=0). */
+  global = false;
+
+  /** Resets to a success state. */
+  reset(): this {
+    this.fault = 0;
+    this.s2 = false;
+    this.cls = 0;
+    this.ipa = 0;
+    this.fetchAddr = 0;
+    return this;
+  }
+}
+
+const TWO32 = 4294967296;
+
+/** Walks translation tables in memory. */
+export class Walker {
+  private readonly nested = new WalkOut();
+
+  /** @param memory - the tables' memory */
+  constructor(private readonly memory: PhysicalMemoryLike) {}
+
+  /**
+   * Walks `p` for the input address `va` (below 2^inputBits, a number). `need` is the PERM_*
+   * bit the access requires: with HD, a write to a DBM page updates the dirty state. When `s2` is
+   * given (nested), every table address is an IPA translated by stage 2 first.
+   */
+  walk(p: StageParams, va: number, need: number, out: WalkOut, s2?: StageParams): WalkOut {
+    out.reset();
+    if (va >= 2 ** p.inputBits) {
+      out.fault = F_TRANSLATION; // input beyond TxSZ / S2T0SZ
+      return out;
+    }
+    const mem = this.memory;
+    const g = p.granuleShift;
+    const stride = g - 3;
+    const strideMask = 2 ** stride;
+    let table = p.ttb;
+    let apT0 = false;
+    let apT1 = false;
+    let xnT = false;
+    let pxnT = false;
+    for (let level = p.startLevel; level <= 3; level++) {
+      const shift = levelShift(g, level);
+      let idx = Math.floor(va / 2 ** shift);
+      if (level !== p.startLevel) idx %= strideMask;
+      let slot = table + idx * 8;
+      if (s2 !== undefined) {
+        const n = this.walk(s2, slot, PERM_R_USER | PERM_R_PRIV, this.nested);
+        if (n.fault === 0 && (n.perms & (PERM_R_USER | PERM_R_PRIV)) === 0) n.fault = F_PERMISSION;
+        if (n.fault !== 0) {
+          out.fault = n.fault;
+          out.s2 = true;
+          out.cls = EVT_CLASS_TT;
+          out.ipa = slot;
+          out.fetchAddr = n.fetchAddr;
+          return out;
+        }
+        slot = n.oa + (slot % 2 ** n.shift);
+      }
+      if (!mem.contains(slot, 8)) {
+        out.fault = F_WALK_EABT;
+        out.fetchAddr = slot;
+        return out;
+      }
+      const lo = mem.read32At(slot);
+      const hi = mem.read32At(slot + 4);
+      const type = lo & 3;
+      if ((type & 1) === 0 || (level === 3 && type === 1) || (level < 3 && type === 1 && !blockAllowed(g, level))) {
+        out.fault = F_TRANSLATION;
+        return out;
+      }
+      if (level < 3 && type === 3) {
+        const next = descAddr(lo, hi, g);
+        if (next >= 2 ** p.oasBits) {
+          out.fault = F_ADDR_SIZE;
+          return out;
+        }
+        if (p.stage === 1 && !p.had) {
+          if ((hi & TABLE_HI_APTABLE0) !== 0) apT0 = true;
+          if ((hi & TABLE_HI_APTABLE1) !== 0) apT1 = true;
+          if ((hi & TABLE_HI_XNTABLE) !== 0) xnT = true;
+          if ((hi & TABLE_HI_PXNTABLE) !== 0) pxnT = true;
+        }
+        table = next;
+        continue;
+      }
+      // A block (levels 1-2) or a page (level 3).
+      const oa = descAddr(lo, hi, shift);
+      if (oa >= 2 ** p.oasBits) {
+        out.fault = F_ADDR_SIZE;
+        return out;
+      }
+      let newLo = lo;
+      if ((lo & DESC_AF) === 0) {
+        if (p.ha) newLo |= DESC_AF;
+        else if (!p.affd) {
+          out.fault = F_ACCESS;
+          return out;
+        }
+      }
+      const dbm = (hi & DESC_HI_DBM) !== 0 && p.hd;
+      let perms: number;
+      if (p.stage === 1) {
+        const ap1 = (newLo & S1_AP_UNPRIV) !== 0;
+        const ap2 = (newLo & S1_AP_RDONLY) !== 0;
+        const user = ap1 && !apT0;
+        perms = PERM_R_PRIV | (user ? PERM_R_USER : 0);
+        const writable = !ap2 && !apT1;
+        if (writable) perms |= PERM_W_PRIV | (user ? PERM_W_USER : 0);
+        else if (!apT1 && dbm) perms |= PERM_W_DBM;
+        const noExec = p.wxn && writable;
+        if ((hi & DESC_HI_PXN) === 0 && !pxnT && !(ap1 && !ap2) && !noExec) perms |= PERM_X_PRIV;
+        if ((hi & DESC_HI_UXN) === 0 && !xnT && user && !noExec) perms |= PERM_X_USER;
+        if (need & (PERM_W_PRIV | PERM_W_USER) && (perms & need) === 0 && (perms & PERM_W_DBM) !== 0) {
+          newLo &= ~S1_AP_RDONLY; // HD: the dirty state is AP[2] = 0
+          perms = (perms & ~PERM_W_DBM) | PERM_W_PRIV | (user ? PERM_W_USER : 0);
+        }
+        out.global = (lo & S1_NG) === 0;
+      } else {
+        const s2ap = (newLo >>> 6) & 3;
+        perms = 0;
+        if (s2ap & 1) perms |= PERM_R_PRIV | PERM_R_USER;
+        if (s2ap & 2) perms |= PERM_W_PRIV | PERM_W_USER;
+        else if (dbm) perms |= PERM_W_DBM;
+        const xn = (hi >>> 21) & 3;
+        if (p.xnx) {
+          if (xn === 0 || xn === 3) perms |= PERM_X_PRIV;
+          if (xn === 0 || xn === 1) perms |= PERM_X_USER;
+        } else if ((xn & 2) === 0) perms |= PERM_X_PRIV | PERM_X_USER;
+        if (need & (PERM_W_PRIV | PERM_W_USER) && (perms & need) === 0 && (perms & PERM_W_DBM) !== 0) {
+          newLo |= S2_AP_WRITE; // HD: the dirty state is S2AP[1] = 1
+          perms = (perms & ~PERM_W_DBM) | PERM_W_PRIV | PERM_W_USER;
+        }
+        if ((newLo & S2_AP_READ) === 0) perms &= ~(PERM_X_PRIV | PERM_X_USER);
+        out.global = false;
+      }
+      if (newLo !== lo) mem.write32At(slot, newLo >>> 0); // HTTU update of the descriptor in memory
+      out.oa = oa;
+      out.shift = shift;
+      out.perms = perms;
+      return out;
+    }
+    out.fault = F_TRANSLATION;
+    return out;
+  }
+}
+
+/** The input address of a walk as a number, from its two halves (exact below 2^53). */
+export function joinAddr(hi: number, lo: number): number {
+  return hi * TWO32 + lo;
+}

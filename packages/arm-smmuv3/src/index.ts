@@ -1,0 +1,18 @@
+/**
+ * `@ioasid/arm-smmuv3`: an Arm SMMUv3 hardware model, bit-exact to IHI0070, and the driver that
+ * programs it through memory, registers and the command queue as Linux's arm-smmu-v3 does.
+ *
+ * @packageDocumentation
+ */
+export * from './spec/index.js';
+export {
+  SmmuV3Hardware,
+  type SmmuV3Options,
+  type SmmuDmaRequest,
+  type SmmuPageRequest,
+  type SmmuInterrupt,
+  type SmmuMmio,
+  type PriResponse,
+  type StalledTransaction,
+} from './hw/smmu-v3.js';
+export { DEFAULT_IDR, QEMU_IDR, type SmmuIdRegisters } from './hw/defaults.js';
