@@ -164,6 +164,11 @@ export class VirtioIommuDriver implements IommuDriver, DomainHost {
     throw new IoasidError('ENOSPC', argument, `every domain ID in [${this.idStart}, ${this.idEnd}] is in use`);
   }
 
+  /** Domain IDs the driver holds (the identity domain's included), for leak checks. */
+  get domainIdsInUse(): number {
+    return this.usedIds.size;
+  }
+
   /** Returns an ID to the allocator. */
   releaseId(id: number): void {
     this.usedIds.delete(id);
