@@ -217,9 +217,10 @@ export class AreaTree<T extends Range> {
         return false;
       }
       if (walk(n.left)) return true;
-      if (n.item.last >= lo && n.item.start <= hi) {
-        if (tryGap(prevLast + 1n, n.item.start - 1n)) return true;
-      }
+      // A range starting beyond the window ends the search: the free run from prevLast up to
+      // `hi` is the tail the caller tries (prevLast must not move past it).
+      if (n.item.start > hi) return false;
+      if (n.item.last >= lo && tryGap(prevLast + 1n, n.item.start - 1n)) return true;
       if (n.item.last > prevLast) prevLast = n.item.last;
       return walk(n.right);
     };

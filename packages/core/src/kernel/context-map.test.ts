@@ -75,6 +75,18 @@ describe('§2.4 IOMMU_IOAS_MAP', () => {
     expect(w.ctx.mapDma(ioas, { vaddr: buf, length: 2n * P })).toBe(0x28000n);
   });
 
+  it('§2.4 MAP: an auto IOVA takes the lowest hole even when areas exist in a higher usable range', () => {
+    const w = world([DEV_A], { reserved: [{ start: 0x8000n, last: 0xffffn, kind: 'reserved' }] });
+    const buf = buffer(w.proc, 4);
+    const ioas = w.ctx.allocIoas();
+    w.ctx.attach(w.ctx.bindDevice(DEV_A), ioas);
+    // (in this order the higher area becomes the tree's root, with the lower one below it)
+    w.ctx.mapDma(ioas, { iova: 0x10000n, vaddr: buf, length: P });
+    w.ctx.mapDma(ioas, { iova: 0x1000n, vaddr: buf, length: P });
+    // usable: [0, 0x7fff] and [0x10000, …); the lowest free page from PAGE_SIZE is 0x2000
+    expect(w.ctx.mapDma(ioas, { vaddr: buf + P, length: P })).toBe(0x2000n);
+  });
+
   it('§2.4 MAP: no suitable hole for an auto IOVA is ENOSPC', () => {
     const w = attached();
     w.ctx.allowIovas(w.ioas, [{ start: 0x100000n, last: 0x103fffn }]);
