@@ -222,7 +222,7 @@ export class VirtioIommuDriver implements IommuDriver, DomainHost {
           names: featureNames(this.features, EXTENSION_FEATURE_NAMES),
         },
         probe: e.probe.map((p) => ('resvMem' in p ? { type: 'RESV_MEM', ...p.resvMem } : p)),
-        extension: ext ? 'VIRTIO_IOMMU_F_X_IOASID: non-standard ioasid extension (ATTACH_TABLE, INVALIDATE, PAGE_RESP, nested domains)' : 'none',
+        extension: ext ? 'VIRTIO_IOMMU_F_X_IOASID: non-standard ioasid extension (ATTACH_TABLE, INVALIDATE, PAGE_RESP, ATTACH F_X_PASID/F_X_NO_DEFAULT/F_X_IOPF, nested domains)' : 'none',
       },
     };
   }
