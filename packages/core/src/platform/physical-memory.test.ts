@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isIoasidError } from '@ioasid/uapi';
 import { PhysicalMemory } from './physical-memory.js';
 
-describe('PhysicalMemory (contract: size, zero fill, little-endian, copies, EFAULT)', () => {
+describe('contract: PhysicalMemory (size, zero fill, little-endian, copies, EFAULT)', () => {
   it('size is in bytes and defaults to 2^40', () => {
     expect(new PhysicalMemory().size).toBe(1n << 40n);
     expect(new PhysicalMemory({ size: 1n << 20n }).size).toBe(0x100000n);
@@ -74,6 +74,49 @@ describe('PhysicalMemory (contract: size, zero fill, little-endian, copies, EFAU
     expect(m.framesInUse).toBe(1);
     m.allocFrame();
     expect(m.framesInUse).toBe(2);
+  });
+  it('contract: any address below size can be written without allocating it first, and reads back', () => {
+    const m = new PhysicalMemory({ size: 1n << 32n });
+    m.write64((1n << 32n) - 8n, (0xdeadn << 48n) | 0xbeefn);
+    expect(m.read64((1n << 32n) - 8n)).toBe((0xdeadn << 48n) | 0xbeefn);
+    m.write(0x7fff_fffen, Uint8Array.of(1, 2, 3, 4)); // across a frame boundary
+    expect(m.read32(0x7fff_fffen)).toBe(0x04030201);
+    expect(m.framesInUse).toBe(0); // the allocator's accounting is untouched
+  });
+  it('contract: an access that starts below size but runs past it is EFAULT, and writes nothing', () => {
+    const m = new PhysicalMemory({ size: 1n << 20n });
+    let err: unknown;
+    try {
+      m.write((1n << 20n) - 2n, Uint8Array.of(1, 2, 3, 4));
+    } catch (e) {
+      err = e;
+    }
+    expect(isIoasidError(err, 'EFAULT')).toBe(true);
+    expect(m.read((1n << 20n) - 2n, 2)).toEqual(new Uint8Array(2));
+    expect(m.contains(2 ** 20 - 4, 4)).toBe(true);
+    expect(m.contains(2 ** 20 - 4, 5)).toBe(false);
+    expect(m.contains(-1, 1)).toBe(false);
+    expect(() => m.read(-1n, 1)).toThrow(/EFAULT/);
+  });
+  it('contract: the number accessors agree with the bigint ones (little-endian halves of a 64-bit entry)', () => {
+    const m = new PhysicalMemory({ size: 1n << 20n });
+    const entry = (1n << 63n) | (0x1234n << 12n) | 3n;
+    m.write64(0x3000n, entry);
+    expect(m.read32At(0x3000)).toBe(Number(entry & 0xffffffffn)); // 0x01234003
+    expect(m.read32At(0x3004)).toBe(0x80000000);
+    m.write32At(0x3008, 0xcafef00d);
+    expect(m.read64(0x3008n)).toBe(0xcafef00dn);
+    const out = new Uint8Array(6);
+    m.readInto(0x3000, out, 1, 4);
+    expect([...out]).toEqual([0, 0x03, 0x40, 0x23, 0x01, 0]);
+  });
+  it('an exhausted allocator is ENOMEM and counts nothing', () => {
+    const m = new PhysicalMemory({ size: 4n * 4096n });
+    m.allocFrames(2); // frames 1-2 (frame 0 is never handed out)
+    m.allocFrame();
+    expect(() => m.allocFrame()).toThrow(/ENOMEM/);
+    expect(() => m.allocFrames(2)).toThrow(/ENOMEM/);
+    expect(m.framesInUse).toBe(3);
   });
   it('rejects sizes that are not a positive multiple of 4 KiB', () => {
     expect(() => new PhysicalMemory({ size: 100n })).toThrow(/EINVAL/);
