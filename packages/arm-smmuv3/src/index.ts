@@ -16,3 +16,6 @@ export {
   type StalledTransaction,
 } from './hw/smmu-v3.js';
 export { DEFAULT_IDR, QEMU_IDR, type SmmuIdRegisters } from './hw/defaults.js';
+export { SmmuV3Driver, MSI_IOVA_BASE, MSI_IOVA_LENGTH, type SmmuV3DriverOptions } from './driver/smmu-driver.js';
+export type { SmmuRegisterWindow, PciCapabilities } from './driver/interfaces.js';
+export { smmuV3Backend, createSmmuV3System, type SmmuV3BackendOptions, type SmmuV3SystemOptions } from './system.js';
