@@ -118,6 +118,17 @@ describe('§1.4/§1.5 PASIDs allocated with a property: a set of devices, or glo
     expect(other.attach(c, other.allocIoas(), { pasid: 'auto' }).pasid).toBe(5);
   });
 
+  it('contract: globalPasid false on a device makes using a global PASID there EOPNOTSUPP; its own PASIDs still work', () => {
+    const w = world([DEV_A, DEV_B], { info: (ep) => (ep.name === DEV_B ? { globalPasid: false } : {}) });
+    const ioas = w.ctx.allocIoas();
+    const a = w.ctx.bindDevice(DEV_A);
+    const b = w.ctx.bindDevice(DEV_B);
+    const g = w.ctx.allocPasid({ global: true }); // DEV_A can use one, so the system has them
+    w.ctx.attach(a, ioas, { pasid: g });
+    expectNoChange(w, () => w.ctx.attach(b, ioas, { pasid: g }), 'EOPNOTSUPP', { argument: 'pasid' });
+    expect(w.ctx.attach(b, ioas, { pasid: 'auto' }).pasid).not.toBe(g);
+  });
+
   it('§1.7 freePasid: a PASID still attached is EBUSY; one this context does not hold is ENOENT; freed, it is available again', () => {
     const w = spaces();
     const a = w.ctx.bindDevice(DEV_A);

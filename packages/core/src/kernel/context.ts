@@ -632,6 +632,9 @@ export class Context implements IoasidContext {
         userPasid = wirePasid = p;
       } else {
         userPasid = wirePasid = requested;
+        if (sys.pasids.isGlobalOf(this, requested) && !dev.info.globalPasid) {
+          throw new IoasidError('EOPNOTSUPP', 'pasid', `${dev.endpoint.name} cannot use the system-wide PASID ${requested} (${dev.info.unsupported['globalPasid'] ?? 'no global PASIDs'})`);
+        }
         if (!sys.pasids.usableBy(this, dev.rid.name, requested)) {
           throw new IoasidError('EBUSY', 'pasid', `PASID ${requested} is allocated to someone else on ${dev.rid.name}`);
         }
