@@ -1,14 +1,11 @@
 /**
  * The backends the benchmarks run on, each with the hooks a benchmark needs beyond the uAPI:
  * how to empty the model's translation caches (for cold-cache walks) and how to build a nested
- * translation.
+ * translation. Each backend package is imported when it is benchmarked, so one backend can be
+ * measured alone (`npm run bench -- intel-vtd`).
  */
 
-import { createSmmuV3System, smmuV3NestingGuest } from '@ioasid/arm-smmuv3';
-import { createVtdSystem, vtdNestingGuest } from '@ioasid/intel-vtd';
-import { createPaprSystem } from '@ioasid/papr-no-passthrough';
 import type { IoasidSystem, NestingGuest } from '@ioasid/uapi';
-import { PROFILES, VIRTIO_IOMMU_F_X_IOASID, createVirtioIommuSystem, featureBit, virtioNestingGuest } from '@ioasid/virtio-iommu';
 
 /** A backend under benchmark. */
 export interface BenchBackend {
@@ -29,24 +26,32 @@ interface Flushable {
 const hasFlush = (hw: unknown): hw is Flushable =>
   typeof hw === 'object' && hw !== null && typeof (hw as Partial<Flushable>).flushCaches === 'function';
 
-/** Every model that has caches exposes `flushCaches()` on its hardware object. */
+/** Every model that has caches exposes `flushCaches()` on its hardware object (or objects). */
 const flush = (system: IoasidSystem): void => {
   const hw = (system as IoasidSystem & { hardware?: unknown }).hardware;
   if (hasFlush(hw)) hw.flushCaches();
-  else if (Array.isArray(hw)) for (const h of hw) if (hasFlush(h)) h.flushCaches();
+  else if (Array.isArray(hw)) for (const h of hw as unknown[]) if (hasFlush(h)) h.flushCaches();
 };
 
-/** The four backends. */
-export const BACKENDS: readonly BenchBackend[] = [
-  { name: 'intel-vtd', create: (devices) => createVtdSystem({ devices }), flush, guest: vtdNestingGuest },
-  { name: 'arm-smmuv3', create: (devices) => createSmmuV3System({ devices }), flush, guest: smmuV3NestingGuest },
-  { name: 'papr-no-passthrough', // 4 KiB pages in the 64-bit window too, so that 10^6 4 KiB mappings fit (Linux would pick 64 KiB)
-    create: (devices) => createPaprSystem({ devices, ddw: { pageShift: 12 } }), flush: undefined, guest: undefined },
-  {
-    name: 'virtio-iommu',
-    // with the extension offered, so that the nested (ATTACH_TABLE) translation can be measured
-    create: (devices) => createVirtioIommuSystem({ devices, features: PROFILES.strict.features | featureBit(VIRTIO_IOMMU_F_X_IOASID) }),
-    flush,
-    guest: virtioNestingGuest,
+/** The four backends, by name, each loaded on demand. */
+export const BACKEND_LOADERS: Readonly<Record<string, () => Promise<BenchBackend>>> = {
+  'intel-vtd': async () => {
+    const m = await import('@ioasid/intel-vtd');
+    return { name: 'intel-vtd', create: (devices) => m.createVtdSystem({ devices }), flush, guest: m.vtdNestingGuest };
   },
-];
+  'arm-smmuv3': async () => {
+    const m = await import('@ioasid/arm-smmuv3');
+    return { name: 'arm-smmuv3', create: (devices) => m.createSmmuV3System({ devices }), flush, guest: m.smmuV3NestingGuest };
+  },
+  'papr-no-passthrough': async () => {
+    const m = await import('@ioasid/papr-no-passthrough');
+    // 4 KiB pages in the 64-bit window too, so that 10^6 4 KiB mappings fit (Linux would pick 64 KiB)
+    return { name: 'papr-no-passthrough', create: (devices) => m.createPaprSystem({ devices, ddw: { pageShift: 12 } }), flush: undefined, guest: undefined };
+  },
+  'virtio-iommu': async () => {
+    const m = await import('@ioasid/virtio-iommu');
+    // with the extension offered, so that the nested (ATTACH_TABLE) translation can be measured
+    const features = m.PROFILES.strict.features | m.featureBit(m.VIRTIO_IOMMU_F_X_IOASID);
+    return { name: 'virtio-iommu', create: (devices) => m.createVirtioIommuSystem({ devices, features }), flush, guest: m.virtioNestingGuest };
+  },
+};

@@ -5,5 +5,5 @@
  */
 export { ReferenceWalker } from './reference.js';
 export { benchBackend, benchReference, type Result } from './suite.js';
-export { BACKENDS, type BenchBackend } from './backends.js';
+export { BACKEND_LOADERS, type BenchBackend } from './backends.js';
 export { timeBatch, timeOnce, type Figure } from './measure.js';

@@ -8,7 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BACKENDS } from './backends.js';
+import { BACKEND_LOADERS } from './backends.js';
 import { benchBackend, benchReference, type Result } from './suite.js';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..', '..', '..');
@@ -17,10 +17,10 @@ const quick = process.argv.includes('--quick');
 
 const results: Result[] = [];
 results.push(...(await benchReference()));
-for (const b of BACKENDS) {
-  if (only.length > 0 && !only.includes(b.name)) continue;
-  process.stderr.write(`bench: ${b.name}…\n`);
-  results.push(...(await benchBackend(b, { quick })));
+for (const [name, load] of Object.entries(BACKEND_LOADERS)) {
+  if (only.length > 0 && !only.includes(name)) continue;
+  process.stderr.write(`bench: ${name}…\n`);
+  results.push(...(await benchBackend(await load(), { quick })));
 }
 const out = { node: process.version, date: new Date().toISOString(), results };
 writeFileSync(join(root, 'bench.json'), JSON.stringify(out, null, 2) + '\n');
