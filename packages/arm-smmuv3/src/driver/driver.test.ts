@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { createSmmuV3System } from '../system.js';
+import type { PhysicalMemory } from '@ioasid/core';
+import { SmmuV3Hardware } from '../hw/smmu-v3.js';
+import { PhysicalMemory as Mem, expandDevices } from '@ioasid/core';
+import { SmmuV3Driver } from './smmu-driver.js';
+import { encodeSte } from '../spec/ste.js';
+import { STE_CFG_ABORT, STE_CFG_BYPASS } from '../spec/ste.js';
+
+function driverOnly() {
+  const memory = new Mem({ size: 1n << 32n });
+  const hw = new SmmuV3Hardware({ memory });
+  const [ep] = expandDevices(['0000:00:02.0']);
+  const driver = new SmmuV3Driver({
+    memory, regs: hw.mmio, endpoints: [ep!], reportPageRequest: () => undefined,
+    pci: { setAts: () => undefined, setPri: () => undefined },
+  });
+  hw.onInterrupt = (l) => {
+    driver.handleIrq(l);
+  };
+  return { memory, hw, driver, ep: ep! };
+}
+
+describe('driver programming (Linux arm-smmu-v3 behaviour)', () => {
+  it('reset leaves SMMUEN, queues and a 2-level stream table (SPLIT 8, LOG2SIZE 16)', () => {
+    const { hw } = driverOnly();
+    expect(hw.mmio.read32(0x24)).toBe(0xf); // CR0ACK: SMMUEN | PRIQEN | EVENTQEN | CMDQEN
+    expect(hw.mmio.read32(0x88)).toBe((1 << 16) | (8 << 6) | 16); // 0x00010210
+  });
+
+  it('abort → bypass changes one qword: one CMD_SYNC; a stage-1 domain uses ASID 1 and CD 0', () => {
+    const { driver, ep, memory, hw } = driverOnly();
+    driver.attach(ep, driver.blockedDomain(ep), undefined);
+    const before = driver.cmdq.syncs;
+    driver.attach(ep, driver.identityDomain(ep), undefined);
+    expect(driver.cmdq.syncs - before).toBe(1);
+    const d = driver.allocPagingDomain(ep, { nestParent: false, dirtyTracking: false, pasid: false, iopf: false });
+    driver.attach(ep, d, undefined);
+    const base = hw.mmio.read64(0x80) & ((1n << 52n) - 64n);
+    const l1 = memory.read64(base); // SID 0x10: L1 index 0
+    expect(l1 & 0x1fn).toBe(9n); // Span 9 = SPLIT + 1
+    const ste0 = memory.read64((l1 & ((1n << 52n) - 64n)) + 0x10n * 64n);
+    // V | Config S1_TRANS (5) | S1Fmt 2 (64K leaves for 20 SSID bits) | S1CDMax 20
+    expect(ste0 & 0x3fn).toBe(1n | (5n << 1n) | (2n << 4n));
+    expect(ste0 >> 59n).toBe(20n);
+    const l1cd = memory.read64(ste0 & ((1n << 52n) - 64n) & ~(0x1fn << 59n));
+    expect(l1cd & 1n).toBe(1n);
+    const cd0 = memory.read64(l1cd & ((1n << 52n) - 4096n));
+    expect(cd0 >> 48n).toBe(1n); // ASID 1
+    expect((cd0 >> 31n) & 1n).toBe(1n); // V
+    expect(encodeSte({ V: 1, Config: STE_CFG_BYPASS })[0]).toBe(0x9n);
+    expect(encodeSte({ V: 1, Config: STE_CFG_ABORT })[0]).toBe(0x1n);
+    expect(d.kind).toBe('paging');
+  });
+
+  it('fail_nth: every frame allocation of a map can fail; nothing leaks and nothing changes', () => {
+    for (let n = 1; n < 50; n++) {
+      const system = createSmmuV3System({ devices: ['0000:00:02.0'] });
+      const mem = system.memory;
+      const proc = system.createProcess();
+      const buf = proc.mmap(0x400000n);
+      const ctx = system.open(proc);
+      const ioas = ctx.allocIoas();
+      const dev = ctx.bindDevice('0000:00:02.0');
+      ctx.attach(dev, ioas);
+      const frames = mem.framesInUse;
+      mem.failNth.arm(n);
+      let failed = false;
+      try {
+        ctx.mapDma(ioas, { iova: 0x40000000n, vaddr: buf, length: 0x400000n });
+      } catch {
+        failed = true;
+      }
+      const fired = mem.failNth.hasFired;
+      mem.failNth.disarm();
+      if (!fired) {
+        expect(failed).toBe(false);
+        return;
+      }
+      expect(failed).toBe(true);
+      expect(mem.framesInUse).toBe(frames);
+      expect(system.device('0000:00:02.0').dma({ iova: 0x40000000n, size: 1, write: false }).ok).toBe(false);
+    }
+    throw new Error('the injector kept firing');
+  });
+
+  it('dirty tracking: HD + DBM; a device write marks its page, reading clears it', () => {
+    const system = createSmmuV3System({ devices: ['0000:00:02.0'] });
+    const proc = system.createProcess();
+    const buf = proc.mmap(0x4000n);
+    const ctx = system.open(proc);
+    const ioas = ctx.allocIoas();
+    const dev = ctx.bindDevice('0000:00:02.0');
+    const hwpt = ctx.allocHwpt(dev, { parent: ioas, flags: { dirtyTracking: true } });
+    ctx.attach(dev, hwpt);
+    ctx.mapDma(ioas, { iova: 0x100000n, vaddr: buf, length: 0x4000n });
+    ctx.setDirtyTracking(hwpt, true);
+    ctx.readDirtyBitmap(hwpt, { iova: 0x100000n, length: 0x4000n, pageSize: 0x1000n }); // clear
+    expect(ctx.readDirtyBitmap(hwpt, { iova: 0x100000n, length: 0x4000n, pageSize: 0x1000n })[0]).toBe(0);
+    expect(system.device('0000:00:02.0').dma({ iova: 0x102000n, size: 1, write: true, data: Uint8Array.of(1) }).ok).toBe(true);
+    expect(ctx.readDirtyBitmap(hwpt, { iova: 0x100000n, length: 0x4000n, pageSize: 0x1000n })[0]).toBe(0b100);
+    expect(ctx.readDirtyBitmap(hwpt, { iova: 0x100000n, length: 0x4000n, pageSize: 0x1000n })[0]).toBe(0);
+  });
+});
+
