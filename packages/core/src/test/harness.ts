@@ -6,7 +6,7 @@
  */
 
 import { expect } from 'vitest';
-import { IoasidError, type DmaResult, type ErrnoName, type ObjectId } from '@ioasid/uapi';
+import { IoasidError, type DmaResult, type ErrnoName } from '@ioasid/uapi';
 import { createSystem, type System } from '../system.js';
 import type { Context } from '../kernel/context.js';
 import type { KernelObject } from '../kernel/objects.js';
@@ -206,9 +206,4 @@ export function pattern(seed: number, off: number, size: number): Uint8Array {
   const out = new Uint8Array(size);
   for (let i = 0; i < size; i++) out[i] = (seed + off + i) & 0xff;
   return out;
-}
-
-/** Object ids the context holds, by kind. */
-export function idsOf(ctx: Context, kind: KernelObject['kind']): ObjectId[] {
-  return [...ctx['objects'].values()].filter((o) => o.kind === kind).map((o) => o.id);
 }
