@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createSmmuV3System } from '../system.js';
-import type { PhysicalMemory } from '@ioasid/core';
-import { SmmuV3Hardware } from '../hw/smmu-v3.js';
+import { createSmmuV3System } from './system.js';
+import { SmmuV3Hardware } from './hw/smmu-v3.js';
 import { PhysicalMemory as Mem, expandDevices } from '@ioasid/core';
-import { SmmuV3Driver } from './smmu-driver.js';
-import { encodeSte } from '../spec/ste.js';
-import { STE_CFG_ABORT, STE_CFG_BYPASS } from '../spec/ste.js';
+import { SmmuV3Driver } from './driver/smmu-driver.js';
+import { encodeSte } from './spec/ste.js';
+import { STE_CFG_ABORT, STE_CFG_BYPASS } from './spec/ste.js';
 
 function driverOnly() {
   const memory = new Mem({ size: 1n << 32n });
