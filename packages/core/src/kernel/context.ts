@@ -149,6 +149,7 @@ export class Context implements IoasidContext {
 
   /** Software nesting: a child IOAS whose MAP `vaddr` is an IOVA of `parentIoas`. */
   createNesting(parentIoas: ObjectId): ObjectId {
+    this.generation++;
     this.live();
     const parent = this.ioasOf(parentIoas, 'parentIoas');
     const id = this.newId();
@@ -159,6 +160,7 @@ export class Context implements IoasidContext {
 
   /** Destroys an object; one that is in use is EBUSY. */
   destroy(id: ObjectId): void {
+    this.generation++;
     this.live();
     const o = this.lookup(id, 'id');
     switch (o.kind) {
@@ -254,6 +256,24 @@ export class Context implements IoasidContext {
 
   /** The usable IOVA ranges of an IOAS: the domains' apertures minus every reserved region. */
   private usable(io: Ioas, extra?: { apertures: readonly IovaRange[]; reserved: readonly IovaRange[] }): IovaRange[] {
+    if (extra === undefined) {
+      const hit = this.usableCache.get(io);
+      if (hit?.generation === this.generation) return hit.ranges;
+      const ranges = this.computeUsable(io, undefined);
+      this.usableCache.set(io, { generation: this.generation, ranges });
+      return ranges;
+    }
+    return this.computeUsable(io, extra);
+  }
+
+  /**
+   * Bumped by every operation that can change which domains mirror an IOAS or which devices
+   * are attached to them (and so an IOAS's usable ranges); MAP/UNMAP/COPY do not bump it.
+   */
+  private generation = 0;
+  private readonly usableCache = new WeakMap<Ioas, { generation: number; ranges: IovaRange[] }>();
+
+  private computeUsable(io: Ioas, extra: { apertures: readonly IovaRange[]; reserved: readonly IovaRange[] } | undefined): IovaRange[] {
     let ranges: IovaRange[] = [...ALL_IOVA];
     for (const d of io.domains) ranges = intersect(ranges, d.apertures);
     const reserved: IovaRange[] = [];
@@ -507,6 +527,7 @@ export class Context implements IoasidContext {
 
   /** Binds a device; returns its id. A device bound anywhere already is EBUSY. */
   bindDevice(name: string): ObjectId {
+    this.generation++;
     this.live();
     const ep = this.system.endpoint(name, 'name');
     if (this.system.owners.has(ep.name)) throw new IoasidError('EBUSY', 'name', `${name} is already bound`);
@@ -535,6 +556,7 @@ export class Context implements IoasidContext {
 
   /** Unbinds a device: detaches everything it has attached. */
   unbindDevice(devId: ObjectId): void {
+    this.generation++;
     this.live();
     const dev = this.deviceOf(devId);
     for (const key of [...dev.attached.keys()]) this.detachKey(dev, key);
@@ -598,6 +620,7 @@ export class Context implements IoasidContext {
 
   /** Attaches the RID or a PASID to an IOAS (auto HWPT) or a HWPT, replacing what was there. */
   attach(devId: ObjectId, target: ObjectId, options: AttachOptions = {}): AttachResult {
+    this.generation++;
     this.live();
     const dev = this.deviceOf(devId);
     const requested = options.pasid;
@@ -737,6 +760,7 @@ export class Context implements IoasidContext {
 
   /** Detaches the RID or a PASID; a PASID that is not attached is a no-op. */
   detach(devId: ObjectId, options: { readonly pasid?: number } = {}): void {
+    this.generation++;
     this.live();
     const dev = this.deviceOf(devId);
     if (options.pasid !== undefined) this.checkPasid(dev, options.pasid);
@@ -776,6 +800,7 @@ export class Context implements IoasidContext {
 
   /** HWPT_ALLOC: a paging HWPT over an IOAS, or a nested one over a nest-parent HWPT. */
   allocHwpt(devId: ObjectId, options: AllocHwptOptions): ObjectId {
+    this.generation++;
     this.live();
     const dev = this.deviceOf(devId);
     const parent = this.lookup(options.parent, 'parent');
@@ -900,6 +925,7 @@ export class Context implements IoasidContext {
 
   /** Binds a process address space to the device on the process's PASID (SVA). */
   bindSva(devId: ObjectId, process: ProcessApi): { readonly pasid: number } {
+    this.generation++;
     this.live();
     const dev = this.deviceOf(devId);
     if (!dev.info.sva) {
@@ -938,6 +964,7 @@ export class Context implements IoasidContext {
 
   /** Undoes bindSva. */
   unbindSva(devId: ObjectId, pasid: number): void {
+    this.generation++;
     this.live();
     const dev = this.deviceOf(devId);
     const h = dev.attached.get(pasid);
@@ -1003,7 +1030,18 @@ export class Context implements IoasidContext {
   /** IOMMU_HWPT_SET_DIRTY_TRACKING. */
   setDirtyTracking(hwpt: ObjectId, enable: boolean): void {
     this.live();
-    this.dirtyHwpt(hwpt).domain.setDirtyTracking(enable);
+    const h = this.dirtyHwpt(hwpt);
+    if (enable) {
+      // iommufd's iopt_set_dirty_tracking clears the dirty state of every area before it
+      // enables tracking, so the first bitmap read reports only writes made after the enable
+      // (with SMMUv3's DBM scheme a fresh writable entry reads as dirty until cleaned).
+      for (const a of h.ioas!.areas.items()) {
+        const length = a.last - a.start + 1n;
+        const bits = Number(length / PAGE);
+        h.domain.readDirty(a.start, length, PAGE, new Uint8Array(Math.ceil(bits / 64) * 8), false);
+      }
+    }
+    h.domain.setDirtyTracking(enable);
   }
 
   /** IOMMU_HWPT_GET_DIRTY_BITMAP: a little-endian u64 bitmap, bit n = page iova + n·pageSize. */
