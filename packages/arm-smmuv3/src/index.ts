@@ -19,3 +19,4 @@ export { DEFAULT_IDR, QEMU_IDR, type SmmuIdRegisters } from './hw/defaults.js';
 export { SmmuV3Driver, MSI_IOVA_BASE, MSI_IOVA_LENGTH, type SmmuV3DriverOptions } from './driver/smmu-driver.js';
 export type { SmmuRegisterWindow, PciCapabilities } from './driver/interfaces.js';
 export { smmuV3Backend, createSmmuV3System, type SmmuV3BackendOptions, type SmmuV3SystemOptions } from './system.js';
+export { smmuV3NestingGuest, smmuV3NestingGuestWith, GUEST_IAS, GUEST_MAX_TLBI_OPS, type SmmuV3NestingGuestOptions } from './guest/nesting-guest.js';

@@ -13,7 +13,7 @@ import {
   type IovaRange,
   type ProcessMm,
 } from '@ioasid/uapi';
-import { commandWords, commandOp, CMD_ATC_INV, CMD_TLBI_NH_ALL, CMD_TLBI_NH_ASID, CMD_TLBI_NH_VA, CMD_TLBI_S12_VMALL, CMD_TLBI_S2_IPA, ATC_INV_SIZE_ALL, type SmmuCommand } from '../spec/commands.js';
+import { commandWords, commandOp, tlbiRange, CMD_ATC_INV, CMD_TLBI_NH_ALL, CMD_TLBI_NH_ASID, CMD_TLBI_NH_VA, CMD_TLBI_S12_VMALL, CMD_TLBI_S2_IPA, ATC_INV_SIZE_ALL, type SmmuCommand } from '../spec/commands.js';
 import { getField } from '../spec/bits.js';
 import { CMD_FIELDS } from '../spec/commands.js';
 import { S1_AP_RDONLY } from '../spec/pgtable.js';
@@ -44,29 +44,6 @@ export interface Attachment {
 }
 
 const PAGE_SIZES_4K: readonly bigint[] = [4096n, 2n ** 21n, 2n ** 30n];
-
-/** Linux `arm_smmu_tlb_inv_range_*`: range commands with RIL (TG=4K), or one per page. */
-export function tlbiRange(base: SmmuCommand, iova: number, length: number, ril: boolean, leaf: boolean): SmmuCommand[] {
-  const out: SmmuCommand[] = [];
-  let pages = Math.ceil(length / 4096);
-  let addr = iova;
-  if (!ril) {
-    for (let i = 0; i < pages; i++) out.push({ ...base, addr: iova + i * 4096, leaf });
-    return out;
-  }
-  // TTL=0 (any level): NUM=0/SCALE=0/TTL=0 is reserved, so a single page is widened to two.
-  if ((pages & 31) === 1) pages++;
-  while (pages > 0) {
-    let scale = 0;
-    while (((pages / 2 ** scale) & 1) === 0) scale++;
-    const num = Math.floor(pages / 2 ** scale) & 31;
-    out.push({ ...base, addr, leaf, tg: 1, ttl: 0, num: num - 1, scale });
-    const n = num * 2 ** scale;
-    addr += n * 4096;
-    pages -= n;
-  }
-  return out;
-}
 
 /** Common domain behaviour: every operation a kind does not have is refused. */
 export abstract class SmmuDomain implements DriverDomain {

@@ -284,3 +284,31 @@ export function commandWords(cmd: readonly [bigint, bigint], out?: Uint32Array):
 
 /** CMD_CFGI_STE_RANGE with Range = 31 is CMD_CFGI_ALL. */
 export const CMD_CFGI_ALL_RANGE = 31;
+
+/**
+ * The TLBI-by-address commands covering `[iova, iova + length)` of 4 KiB pages, as Linux's
+ * `__arm_smmu_tlb_inv_range` builds them: with IDR3.RIL, range commands (TG = 4K, TTL = 0,
+ * pages = (NUM + 1) << SCALE, IHI0070 §4.4.1), otherwise one command per page. `base` gives the
+ * opcode and the ASID/VMID.
+ */
+export function tlbiRange(base: SmmuCommand, iova: number, length: number, ril: boolean, leaf: boolean): SmmuCommand[] {
+  const out: SmmuCommand[] = [];
+  let pages = Math.ceil(length / 4096);
+  let addr = iova;
+  if (!ril) {
+    for (let i = 0; i < pages; i++) out.push({ ...base, addr: iova + i * 4096, leaf });
+    return out;
+  }
+  // TTL=0 (any level): NUM=0/SCALE=0/TTL=0 is reserved, so a single page is widened to two.
+  if ((pages & 31) === 1) pages++;
+  while (pages > 0) {
+    let scale = 0;
+    while (((pages / 2 ** scale) & 1) === 0) scale++;
+    const num = Math.floor(pages / 2 ** scale) & 31;
+    out.push({ ...base, addr, leaf, tg: 1, ttl: 0, num: num - 1, scale });
+    const n = num * 2 ** scale;
+    addr += n * 4096;
+    pages -= n;
+  }
+  return out;
+}
