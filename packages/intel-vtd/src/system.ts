@@ -54,7 +54,12 @@ export function vtdBackend(options: Omit<VtdSystemOptions, 'devices'> = {}): Bac
       return {
         driver,
         hardware: units,
-        dma: (endpoint, request): DmaResult => units[unitIndex(endpoint)]!.dma({ ...request, sourceId: endpoint.rid }),
+        // The endpoint puts its RID on the bus: the request is passed on as it is (copying it
+        // with an object spread would cost more than the whole translation).
+        dma:
+          n === 1
+            ? (endpoint, request): DmaResult => units[0]!.dmaFrom(endpoint.rid, request)
+            : (endpoint, request): DmaResult => units[unitIndex(endpoint)]!.dmaFrom(endpoint.rid, request),
       };
     },
   };

@@ -14,6 +14,8 @@ export type CachedContext =
 /** The context cache. */
 export class ContextCache {
   private readonly entries = new Map<number, CachedContext>();
+  /** Bumped by every change, so that a copy of a lookup's result knows when it may be stale. */
+  version = 0;
 
   /** @param capacity - entries before the cache is dropped wholesale */
   constructor(readonly capacity = 256) {}
@@ -32,16 +34,19 @@ export class ContextCache {
   insert(sid: number, ctx: CachedContext): void {
     if (this.entries.size >= this.capacity) this.entries.clear();
     this.entries.set(sid, ctx);
+    this.version++;
   }
 
   /** Global invalidation. */
   invalidateAll(): void {
     this.entries.clear();
+    this.version++;
   }
 
   /** Domain-selective: legacy entries of the DID; scalable-mode entries carry no DID, so all of them. */
   invalidateDomain(did: number): void {
     for (const [sid, c] of this.entries) if (!c.legacy || c.config.did === did) this.entries.delete(sid);
+    this.version++;
   }
 
   /**
@@ -52,6 +57,7 @@ export class ContextCache {
     const mask = fm === 0 ? 0 : fm === 1 ? 4 : fm === 2 ? 6 : 7;
     const match = (other: number) => (other & ~mask) === (sid & ~mask);
     for (const key of this.entries.keys()) if (match(key)) this.entries.delete(key);
+    this.version++;
     return match;
   }
 }

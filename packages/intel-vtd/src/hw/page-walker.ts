@@ -17,9 +17,22 @@ import type { PagingStructureCache } from './paging-structure-cache.js';
 
 const LEVEL_PAGES = [1, 1, 512, 262144, 134217728, 68719476736];
 
-/** The index of `vpn` in a table at `level` (1 = leaf table). */
-function index(vpn: number, level: number): number {
-  return Math.floor(vpn / LEVEL_PAGES[level]!) % 512;
+/**
+ * The index in a table at `level` (1 = leaf table) of the page whose number has the 32-bit
+ * halves `lo`/`hi`: bits 9·(level−1) … 9·level−1 of the page number, with integer ops only.
+ */
+function index(lo: number, hi: number, level: number): number {
+  const sh = 9 * (level - 1);
+  if (sh <= 23) return (lo >>> sh) & 511;
+  if (sh >= 32) return (hi >>> (sh - 32)) & 511;
+  return ((lo >>> sh) | (hi << (32 - sh))) & 511;
+}
+
+/** The address of the 4 KiB page of `vpn` (low half `lo`) inside a leaf at `level` mapping `addr`. */
+function leafPage(addr: number, lo: number, level: number): number {
+  if (level === 1) return addr;
+  const pages = LEVEL_PAGES[level]!; // 2^9 or 2^18: both offsets lie in the low halves
+  return addr - ((addr >>> 0) & (pages * 4096 - 1)) + (lo & (pages - 1)) * 4096;
 }
 
 /** Request attributes a first-stage walk checks. */
@@ -72,16 +85,18 @@ export class PageWalker {
     let perm = SS_R | SS_W;
     this.ssN = 0;
     let level = levels;
+    const vlo = vpn >>> 0;
+    const vhi = (vpn - vlo) / 4294967296;
     if (pscTag >= 0 && levels > 1) {
-      const hit = this.psc.lookup(pscTag, vpn);
-      if (hit !== undefined) {
-        table = hit.table;
-        perm = hit.perm;
+      const psc = this.psc;
+      if (psc.lookup(pscTag, vpn)) {
+        table = psc.hitTable;
+        perm = psc.hitPerm;
         level = 1;
       }
     }
     for (; level >= 1; level--) {
-      const ea = table + index(vpn, level) * 8;
+      const ea = table + index(vlo, vhi, level) * 8;
       if (!mem.contains(ea, 8)) return level === levels ? -SM_FAULT.SS_INVALID_PTR : -SM_FAULT.SS_ENTRY_ACCESS;
       const lo = mem.read32At(ea);
       const hi = mem.read32At(ea + 4);
@@ -92,13 +107,11 @@ export class PageWalker {
       this.ssLos[this.ssN++] = lo;
       const addr = entryAddress(lo, hi);
       if (level === 1 || (lo & SS_PS) !== 0) {
-        const pages = LEVEL_PAGES[level]!;
-        const base = level === 1 ? addr : Math.floor(addr / (pages * 4096)) * pages * 4096;
         this.ssPerm = perm;
         this.ssSize = level - 1;
-        return base + (vpn % pages) * 4096;
+        return leafPage(addr, vlo, level);
       }
-      if (level === 2 && pscTag >= 0) this.psc.insert(pscTag, vpn, { table: addr, perm: perm & (lo & 3) });
+      if (level === 2 && pscTag >= 0) this.psc.insert(pscTag, vpn, addr, perm & (lo & 3));
       table = addr;
     }
     return -SM_FAULT.SS_ENTRY_PERMISSION; // unreachable: level 1 is always a leaf
@@ -144,7 +157,7 @@ export class PageWalker {
     vpn: number,
     req: FsRequest,
     flags: { readonly wpe: boolean; readonly eafe: boolean },
-    nested: { readonly ssRoot: number; readonly ssLevels: number; readonly ssWidth: number; readonly ssade: boolean } | undefined,
+    nested: { readonly ssRoot: number; readonly ssLevels: number; readonly ssPages: number; readonly ssade: boolean } | undefined,
     pscTag: number,
   ): number {
     const mem = this.memory;
@@ -157,17 +170,20 @@ export class PageWalker {
     let level = levels;
     let size = 0;
     let out = -1;
+    const vlo = vpn >>> 0;
+    const vhi = (vpn - vlo) / 4294967296;
     if (nested === undefined && pscTag >= 0) {
-      const hit = this.psc.lookup(pscTag, vpn);
-      if (hit !== undefined) {
-        table = hit.table;
-        rw = hit.perm & 1;
-        us = (hit.perm >> 1) & 1;
-        xd = (hit.perm >> 2) & 1;
+      const psc = this.psc;
+      if (psc.lookup(pscTag, vpn)) {
+        const p = psc.hitPerm;
+        table = psc.hitTable;
+        rw = p & 1;
+        us = (p >> 1) & 1;
+        xd = (p >> 2) & 1;
         level = 1;
       }
     }
-    const ssLimitPages = nested === undefined ? 0 : 2 ** (nested.ssWidth - 12);
+    const ssLimitPages = nested === undefined ? 0 : nested.ssPages;
     for (; level >= 1; level--) {
       let hpa = table;
       let slotWritable = 1;
@@ -183,7 +199,7 @@ export class PageWalker {
         slotWritable = (this.ssPerm & SS_W) !== 0 ? 1 : 0;
         hpa = r;
       }
-      const ea = hpa + index(vpn, level) * 8;
+      const ea = hpa + index(vlo, vhi, level) * 8;
       if (!mem.contains(ea, 8)) return level === levels ? -SM_FAULT.FS_PML4_ACCESS : -SM_FAULT.FS_ENTRY_ACCESS;
       const lo = mem.read32At(ea);
       const hi = mem.read32At(ea + 4);
@@ -197,15 +213,11 @@ export class PageWalker {
       this.fsSlotWritable[this.fsN++] = slotWritable;
       const addr = entryAddress(lo, hi);
       if (level === 1 || (lo & FS_PS) !== 0) {
-        const pages = LEVEL_PAGES[level]!;
-        const base = level === 1 ? addr : Math.floor(addr / (pages * 4096)) * pages * 4096;
         size = level - 1;
-        out = base + (vpn % pages) * 4096;
+        out = leafPage(addr, vlo, level);
         break;
       }
-      if (level === 2 && nested === undefined && pscTag >= 0) {
-        this.psc.insert(pscTag, vpn, { table: addr, perm: rw | (us << 1) | (xd << 2) });
-      }
+      if (level === 2 && nested === undefined && pscTag >= 0) this.psc.insert(pscTag, vpn, addr, rw | (us << 1) | (xd << 2));
       table = addr;
     }
     if (req.user && us === 0) return -SM_FAULT.FS_USER_PRIVILEGE;

@@ -21,6 +21,8 @@ export interface TranslationConfig {
   readonly ssLevels: number;
   /** Second-stage input address width (30 + 9·AW). */
   readonly ssWidth: number;
+  /** 4 KiB pages below the second-stage input width: 2^(ssWidth − 12). */
+  readonly ssPages: number;
   /** Second-stage accessed/dirty enable. */
   readonly ssade: boolean;
   /** First-stage root. */

@@ -6,7 +6,7 @@
  * memory and its registers, never throws at a DMA, and returns synchronously.
  */
 
-import type { DmaResult, PhysicalMemoryLike } from '@ioasid/uapi';
+import type { DmaRequest, DmaResult, PhysicalMemoryLike } from '@ioasid/uapi';
 import {
   CCMD_REG,
   ECAP_REG,
@@ -86,7 +86,6 @@ import {
   PGTT_NESTED,
   PGTT_PASS_THROUGH,
   PGTT_SECOND_STAGE,
-  decodePasidDirEntry,
   decodePasidEntry,
   pasidDirEntryReserved,
   pasidEntryReserved,
@@ -189,10 +188,15 @@ export interface VtdStats {
   interruptMessages: number;
 }
 
+/** 2^k for k = 0 … 64 (a table: `2 **` with a variable exponent is a slow pow() call). */
+const POW2 = Array.from({ length: 65 }, (_, k) => 2 ** k);
+/** Index of the low dword of a 64-bit word viewed as two Uint32Array elements (platform byte order). */
+const LO_WORD = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 0 : 1;
 const MSI_BASE = 0xfee00000;
+/** What a write returns as data: one empty array shared by every result (it has nothing to change). */
+const NO_DATA = new Uint8Array(0);
 const MSI_END = 0xfef00000;
 const RECOVERABLE = new Set([0x71, 0x79, 0x81, 0x82, 0x85, 0x86, 0x75, 0x76]);
-const LEVEL_PAGES_SS = [1, 512, 262144];
 
 /** One VT-d remapping hardware unit. */
 export class VtdHardware {
@@ -217,11 +221,23 @@ export class VtdHardware {
   private readonly faults: FaultRecorder;
   private readonly prq: PageRequestQueue;
   private readonly scratch = new Uint32Array(16);
+  private readonly iovaSplit = new BigUint64Array(1);
+  private readonly iovaWords = new Uint32Array(this.iovaSplit.buffer);
+  /** 4 KiB pages below the host address width (pass-through output limit). */
+  private readonly hawPages: number;
   private rootTable = 0;
   private ttm = TTM_LEGACY;
   private cfg: TranslationConfig | undefined;
   private ctx: ScalableContextEntry | undefined;
   private pathFpd = false;
+  // The last successful resolve() (see there).
+  private memoSid = -1;
+  private memoPasid = -1;
+  private memoContextVersion = -1;
+  private memoPasidVersion = -1;
+  private memoCfg: TranslationConfig | undefined;
+  private memoCtx: ScalableContextEntry | undefined;
+  private memoFpd = false;
 
   /** @param options - memory, capabilities, profile and the interrupt line */
   constructor(options: VtdHardwareOptions) {
@@ -231,6 +247,7 @@ export class VtdHardware {
     this.onInterrupt = options.onInterrupt;
     this.iotlb = new Iotlb(options.iotlbSize ?? 1024);
     const caps = this.caps;
+    this.hawPages = 2 ** (caps.haw - 12);
     const end = Math.max(0x100, caps.froBytes + caps.nfr * FRCD_REG_SIZE, caps.iroBytes + 16);
     this.regs = new RegisterFile(Math.ceil(end / 4096) * 4096);
     const r = this.regs;
@@ -400,6 +417,7 @@ export class VtdHardware {
       const lo = r.get(RTADDR_REG);
       this.rootTable = entryAddress(lo, r.get(RTADDR_REG + 4));
       this.ttm = (lo >>> 10) & 3;
+      this.memoSid = -1; // a resolution remembered under the old TTM no longer applies
       sts |= GSTS_RTPS;
     }
     if ((v & GCMD_QIE) !== 0 && (sts & GSTS_QIES) === 0 && this.caps.qi) {
@@ -617,8 +635,41 @@ export class VtdHardware {
     for (let i = 0; i < n; i++) this.scratch[i] = this.memory.read32At(addr + i * 4);
   }
 
-  /** Resolves the configuration of (sid, PASID) into `this.cfg`; returns 0 or −reason. */
+  /**
+   * Resolves the configuration of (sid, PASID) into `this.cfg`; returns 0 or −reason. The
+   * last successful resolution is remembered with the versions of the context and PASID
+   * caches it came from: while neither cache changed, the same request resolves the same way
+   * (the result depends only on their contents, the request and the TTM, whose change at
+   * SRTP bumps the context cache's version), so a run of DMAs from one device skips the
+   * lookups.
+   */
   private resolve(sid: number, pasidPresent: boolean, pasid: number): number {
+    const key = pasidPresent ? pasid : -1;
+    if (
+      sid === this.memoSid &&
+      key === this.memoPasid &&
+      this.contextCache.version === this.memoContextVersion &&
+      this.pasidCache.version === this.memoPasidVersion
+    ) {
+      this.cfg = this.memoCfg;
+      this.ctx = this.memoCtx;
+      this.pathFpd = this.memoFpd;
+      return 0;
+    }
+    const rc = this.resolveUncached(sid, pasidPresent, pasid);
+    if (rc === 0) {
+      this.memoSid = sid;
+      this.memoPasid = key;
+      this.memoContextVersion = this.contextCache.version;
+      this.memoPasidVersion = this.pasidCache.version;
+      this.memoCfg = this.cfg;
+      this.memoCtx = this.ctx;
+      this.memoFpd = this.pathFpd;
+    } else this.memoSid = -1;
+    return rc;
+  }
+
+  private resolveUncached(sid: number, pasidPresent: boolean, pasid: number): number {
     const caps = this.caps;
     this.pathFpd = false;
     this.ctx = undefined;
@@ -692,6 +743,7 @@ export class VtdHardware {
         ssRoot: e.ssptptr,
         ssLevels: e.aw + 2,
         ssWidth: Math.min(30 + 9 * e.aw, caps.mgaw),
+        ssPages: POW2[Math.min(30 + 9 * e.aw, caps.mgaw) - 12]!,
         ssade: false,
         fsRoot: 0,
         fsLevels: 0,
@@ -734,15 +786,14 @@ export class VtdHardware {
   private fetchPasidEntry(ctx: ScalableContextEntry, pasid: number): TranslationConfig | number {
     const caps = this.caps;
     const mem = this.memory;
-    const da = ctx.pasidDirPtr + Math.floor(pasid / 64) * 8;
+    const da = ctx.pasidDirPtr + (pasid >>> 6) * 8; // PASID[19:6]
     if (!mem.contains(da, 8)) return -SM_FAULT.PASID_DIR_ACCESS;
     const dlo = mem.read32At(da);
     const dhi = mem.read32At(da + 4);
-    const dir = decodePasidDirEntry(dlo, dhi);
-    if (dir.fpd) this.pathFpd = true;
-    if (!dir.present) return -SM_FAULT.PASID_DIR_NOT_PRESENT;
+    if ((dlo & 2) !== 0) this.pathFpd = true; // FPD
+    if ((dlo & 1) === 0) return -SM_FAULT.PASID_DIR_NOT_PRESENT;
     if (pasidDirEntryReserved(dlo, dhi, caps.haw)) return -SM_FAULT.PASID_DIR_RESERVED;
-    const pa = dir.smptblptr + (pasid % 64) * 64;
+    const pa = entryAddress(dlo, dhi) + (pasid & 63) * 64; // SMPTBLPTR + PASID[5:0]
     if (!mem.contains(pa, 64)) return -SM_FAULT.PASID_ENTRY_ACCESS;
     this.readDwords(pa, 16);
     const s = this.scratch;
@@ -773,6 +824,7 @@ export class VtdHardware {
       ssRoot: pe.ssptptr,
       ssLevels: pe.aw + 2,
       ssWidth: Math.min(30 + 9 * pe.aw, caps.mgaw),
+      ssPages: POW2[Math.min(30 + 9 * pe.aw, caps.mgaw) - 12]!,
       ssade: pe.ssade,
       fsRoot: pe.fsptptr,
       fsLevels: pe.fspm === 1 ? 5 : 4,
@@ -786,22 +838,25 @@ export class VtdHardware {
 
   private readonly fsReq = { write: false, user: true, exec: false };
 
-  /** Translates one 4 KiB page: returns the physical page address or −reason. */
-  private translatePage(cfg: TranslationConfig, vpn: number, write: boolean, user: boolean, exec: boolean): number {
+  /**
+   * Translates one 4 KiB page: returns the physical page address or −reason. `iovaHi` is
+   * the high dword of the page's address (for the first-stage canonical check). An IOTLB hit
+   * allocates nothing; a miss walks and fills the IOTLB.
+   */
+  private translatePage(cfg: TranslationConfig, vpn: number, iovaHi: number, write: boolean, user: boolean, exec: boolean): number {
     const pgtt = cfg.pgtt;
-    const walker = this.walker;
     if (pgtt === PGTT_PASS_THROUGH) {
-      if (vpn >= 2 ** (this.caps.haw - 12)) return -SM_FAULT.BEYOND_HAW;
-      return this.checkOutput(vpn * 4096, 0);
+      if (vpn >= this.hawPages) return -SM_FAULT.BEYOND_HAW;
+      return interruptRange(vpn * 4096, 0) ? -SM_FAULT.INTERRUPT_RANGE : vpn * 4096;
     }
     if (pgtt === PGTT_SECOND_STAGE) {
-      if (vpn >= 2 ** (cfg.ssWidth - 12)) return -SM_FAULT.SS_BEYOND_AW;
-    } else if (!fsCanonical(Math.floor(vpn / 1048576) >>> 0, cfg.fsLevels === 5)) {
+      if (vpn >= cfg.ssPages) return -SM_FAULT.SS_BEYOND_AW;
+    } else if (!fsCanonical(iovaHi, cfg.fsLevels === 5)) {
       return -SM_FAULT.FS_NON_CANONICAL;
     }
-    const hit = this.iotlb.lookup(cfg.tag, vpn);
-    if (hit !== undefined) {
-      const p = hit.perm;
+    const iotlb = this.iotlb;
+    if (iotlb.lookup(cfg.tag, vpn)) {
+      const p = iotlb.hitPerm;
       const denied =
         pgtt === PGTT_SECOND_STAGE
           ? write
@@ -812,12 +867,15 @@ export class VtdHardware {
             (exec && (p & PERM_XD) !== 0);
       if (!denied) {
         this.stats.iotlbHits++;
-        const n = PAGES_PER_SIZE[hit.size]!;
-        return this.checkOutput(hit.base + (vpn % n) * 4096, hit.size);
+        const size = iotlb.hitSize;
+        const base = iotlb.hitBase;
+        if (interruptRange(base, size)) return -SM_FAULT.INTERRUPT_RANGE;
+        return size === 0 ? base : base + ((vpn >>> 0) & (PAGES_PER_SIZE[size]! - 1)) * 4096;
       }
-      this.iotlb.remove(cfg.tag, vpn, hit.size);
+      iotlb.remove(cfg.tag, vpn, iotlb.hitSize);
     }
     this.stats.iotlbMisses++;
+    const walker = this.walker;
     let pa: number;
     let dirty: boolean;
     if (pgtt === PGTT_SECOND_STAGE) {
@@ -833,17 +891,9 @@ export class VtdHardware {
     }
     if (pa < 0) return pa;
     const size = walker.size;
-    const n = LEVEL_PAGES_SS[size]!;
-    this.iotlb.insert(cfg.tag, vpn, { base: pa - (vpn % n) * 4096, size, perm: walker.perm | (dirty ? PERM_DIRTY : 0) });
-    return this.checkOutput(pa, size);
-  }
-
-  /** Output in the interrupt address range (any page overlapping 0xFEEx_xxxx) → 0x87. */
-  private checkOutput(pa: number, size: number): number {
-    const n = PAGES_PER_SIZE[size]! * 4096;
-    const base = Math.floor(pa / n) * n;
-    if (base < MSI_END && base + n > MSI_BASE) return -SM_FAULT.INTERRUPT_RANGE;
-    return pa;
+    const base = size === 0 ? pa : pa - ((vpn >>> 0) & (PAGES_PER_SIZE[size]! - 1)) * 4096;
+    iotlb.insert(cfg.tag, vpn, base, size, walker.perm | (dirty ? PERM_DIRTY : 0));
+    return interruptRange(base, size) ? -SM_FAULT.INTERRUPT_RANGE : pa;
   }
 
   /**
@@ -852,49 +902,64 @@ export class VtdHardware {
    * FPD suppresses it) or becomes a page request when the context entry has PRE set.
    */
   dma(request: VtdDmaRequest): DmaResult {
-    const sid = request.sourceId & 0xffff;
+    return this.dmaFrom(request.sourceId, request);
+  }
+
+  /**
+   * {@link dma} with the requester id given apart, as an endpoint puts its own RID on the
+   * bus: the system's endpoints call this, so no request object is copied per DMA.
+   */
+  dmaFrom(sourceId: number, request: DmaRequest): DmaResult {
+    const sid = sourceId & 0xffff;
     const write = request.write;
     const data = request.data;
     const size = write ? (data?.length ?? 0) : Math.max(0, Math.floor(request.size));
-    const iova = BigInt.asUintN(64, request.iova);
-    const lo = Number(iova & 0xffffffffn);
-    const hi = Number(iova >> 32n);
-    const pasidPresent = request.pasid !== undefined;
-    const pasid = (request.pasid ?? 0) & 0xfffff;
+    // The IOVA's 32-bit halves, modulo 2^64 as BigInt.asUintN(64) would give them, without
+    // allocating: a BigUint64Array store wraps, and the halves are read back as words.
+    const split = this.iovaSplit;
+    split[0] = request.iova;
+    const lo = this.iovaWords[LO_WORD]!;
+    const hi = this.iovaWords[LO_WORD ^ 1]!;
+    const pasid = request.pasid;
+    const pasidPresent = pasid !== undefined;
+    const pasidNum = pasidPresent ? pasid & 0xfffff : 0;
     const exec = pasidPresent && request.exec === true;
     let priv = pasidPresent && request.priv === true;
-    const out = write ? new Uint8Array(0) : new Uint8Array(size);
+    const out = write ? NO_DATA : new Uint8Array(size);
     if (!pasidPresent && write && hi === 0 && lo >= MSI_BASE && lo < MSI_END) {
       this.stats.interruptMessages++; // an interrupt message, not DMA (no interrupt remapping is modelled)
       return { ok: true, data: out };
     }
-    if ((this.regs.get(GSTS_REG) & GSTS_TES) === 0) return this.untranslated(iova, size, write, data, out);
-    const rc = this.resolve(sid, pasidPresent, pasid);
-    if (rc < 0) return this.fault(-rc, sid, pasidPresent, pasid, iova, write, exec, priv);
+    if ((this.regs.dw[GSTS_REG >>> 2]! & GSTS_TES) === 0) return this.untranslated(BigInt.asUintN(64, request.iova), size, write, data, out);
+    const rc = this.resolve(sid, pasidPresent, pasidNum);
+    if (rc < 0) return this.fault(-rc, sid, pasidPresent, pasidNum, BigInt.asUintN(64, request.iova), write, exec, priv);
     const cfg = this.cfg!;
     if (!pasidPresent && this.ctx !== undefined && this.caps.rprivs && this.ctx.ridPriv) priv = true;
     const fsInvolved = cfg.pgtt === PGTT_FIRST_STAGE || cfg.pgtt === PGTT_NESTED;
     if (priv && pasidPresent && fsInvolved && !cfg.sre) {
-      return this.fault(SM_FAULT.PASID_SRE_CLEAR, sid, pasidPresent, pasid, iova, write, exec, priv);
+      return this.fault(SM_FAULT.PASID_SRE_CLEAR, sid, pasidPresent, pasidNum, BigInt.asUintN(64, request.iova), write, exec, priv);
     }
-    if (exec && !this.caps.ers) return this.fault(SM_FAULT.PASID_ERE_CLEAR, sid, pasidPresent, pasid, iova, write, exec, priv);
+    if (exec && !this.caps.ers) return this.fault(SM_FAULT.PASID_ERE_CLEAR, sid, pasidPresent, pasidNum, BigInt.asUintN(64, request.iova), write, exec, priv);
     let vpn = hi * 1048576 + (lo >>> 12);
+    let vpnHi = hi;
     let off = lo & 0xfff;
     let done = 0;
+    const mem = this.memory;
     do {
-      const pa = this.translatePage(cfg, vpn, write, !priv, exec && fsInvolved);
+      const pa = this.translatePage(cfg, vpn, vpnHi, write, !priv, exec && fsInvolved);
       if (pa < 0) {
-        const at = done === 0 ? iova : BigInt(vpn) * 4096n;
-        return this.fault(-pa, sid, pasidPresent, pasid, at, write, exec, priv);
+        const at = done === 0 ? BigInt.asUintN(64, request.iova) : BigInt(vpn) * 4096n;
+        return this.fault(-pa, sid, pasidPresent, pasidNum, at, write, exec, priv);
       }
       const n = Math.min(size - done, 4096 - off);
       if (n > 0) {
-        if (!this.memory.contains(pa + off, n)) return unsupportedRequest(BigInt(vpn) * 4096n + BigInt(off));
-        if (write) this.memory.writeFrom(pa + off, data!, done, n);
-        else this.memory.readInto(pa + off, out, done, n);
+        if (!mem.contains(pa + off, n)) return unsupportedRequest(BigInt(vpn) * 4096n + BigInt(off));
+        if (write) writeBytes(mem, pa + off, data!, done, n);
+        else readBytes(mem, pa + off, out, done, n);
       }
       done += n;
       vpn++;
+      if (((vpn >>> 0) & 0xfffff) === 0) vpnHi = (vpnHi + 1) >>> 0; // the next page crosses into the next 4 GiB
       off = 0;
     } while (done < size);
     return { ok: true, data: out };
@@ -962,6 +1027,42 @@ export class VtdHardware {
       },
     };
   }
+}
+
+/**
+ * Copies `n` bytes of memory at `pa` (inside one page) into `out[at…]`. Small word-aligned
+ * transfers go word by word through `read32At`, the accessor models walk with; the others
+ * through `readInto`.
+ */
+function readBytes(mem: PhysicalMemoryLike, pa: number, out: Uint8Array, at: number, n: number): void {
+  if ((pa & 3) !== 0 || (n & 3) !== 0 || n > 64) {
+    mem.readInto(pa, out, at, n);
+    return;
+  }
+  for (let k = 0; k < n; k += 4) {
+    const w = mem.read32At(pa + k);
+    out[at + k] = w & 0xff;
+    out[at + k + 1] = (w >>> 8) & 0xff;
+    out[at + k + 2] = (w >>> 16) & 0xff;
+    out[at + k + 3] = w >>> 24;
+  }
+}
+
+/** Copies `data[at…at+n)` to memory at `pa` (inside one page); small word-aligned transfers word by word. */
+function writeBytes(mem: PhysicalMemoryLike, pa: number, data: Uint8Array, at: number, n: number): void {
+  if ((pa & 3) !== 0 || (n & 3) !== 0 || n > 64) {
+    mem.writeFrom(pa, data, at, n);
+    return;
+  }
+  for (let k = 0; k < n; k += 4) {
+    const i = at + k;
+    mem.write32At(pa + k, (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24)) >>> 0);
+  }
+}
+
+/** True when the page of size index `size` at `base` overlaps the interrupt range 0xFEEx_xxxx (→ 0x87). */
+function interruptRange(base: number, size: number): boolean {
+  return base < MSI_END && base + PAGES_PER_SIZE[size]! * 4096 > MSI_BASE;
 }
 
 function unsupportedRequest(addr: bigint): DmaResult {

@@ -153,7 +153,7 @@ export function scalableContextEntryReserved(dw: ArrayLike<number>, haw: number,
 
 /** The largest PASID + 1 a context entry's PDTS allows: 2^(PDTS+13). */
 export function pdtsMaxPasid(pdts: number): number {
-  return 2 ** (pdts + 13);
+  return 1 << ((pdts & 7) + 13); // PDTS is 3 bits: at most 2^20 (a shift, not a pow() call)
 }
 
 /**
