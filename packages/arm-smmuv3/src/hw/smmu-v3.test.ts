@@ -374,6 +374,35 @@ describe('caches stay stale until invalidated (§4.3, §4.4)', () => {
   });
 });
 
+describe('flushCaches', () => {
+  it('empties the STE, CD and TLB caches: stale entries are gone and the next DMA fetches and walks again', () => {
+    const { h, cd, slot } = s1Setup();
+    const fresh = { ste: 0, cd: 0, tlb: 0 };
+    expect(h.hw.cacheSizes()).toEqual(fresh);
+    expect(rd1(h)).toEqual(Uint8Array.of(0xde));
+    expect(h.hw.cacheSizes()).toEqual({ ste: 1, cd: 1, tlb: 1 });
+    // TLB: a rewritten PTE is stale until the flush.
+    h.memory.write(0x70000000n, Uint8Array.of(0x70));
+    h.writeWords(slot, encodeS1Leaf({ pa: 0x70000000, page: true, af: true, ng: true, ap: 1 }));
+    expect(rd1(h)).toEqual(Uint8Array.of(0xde));
+    h.hw.flushCaches();
+    expect(h.hw.cacheSizes()).toEqual(fresh);
+    expect(rd1(h)).toEqual(Uint8Array.of(0x70));
+    // CD cache: an invalid CD is not seen until the flush.
+    h.writeCd(cd, { V: 0 });
+    expect(rd1(h)).toEqual(Uint8Array.of(0x70));
+    h.hw.flushCaches();
+    expect(rd1(h)).toBeUndefined();
+    expect(h.events().at(-1)?.EventID).toBe(C_BAD_CD);
+    // STE cache: a bypass STE is not seen until the flush (the CD fault above cached the STE).
+    h.writeSte(1, { V: 1, Config: 4 });
+    expect(rd1(h)).toBeUndefined();
+    h.hw.flushCaches();
+    expect(rd1(h)).toEqual(Uint8Array.of(0)); // bypass: VA is the PA, memory there is zero
+    expect(h.hw.cacheSizes()).toEqual({ ste: 1, cd: 0, tlb: 0 });
+  });
+});
+
 function rd1(h: ReturnType<typeof harness>): Uint8Array | undefined {
   const r = h.hw.dma({ streamId: 1, iova: BigInt(VA), size: 1, write: false });
   return r.ok ? r.data : undefined;

@@ -372,6 +372,23 @@ export class SmmuV3Hardware {
     return this.tlb.size;
   }
 
+  /** Entries held by each cache: STEs, CDs and TLB translations. */
+  cacheSizes(): { readonly ste: number; readonly cd: number; readonly tlb: number } {
+    return { ste: this.steCache.size, cd: this.cdCount, tlb: this.tlb.size };
+  }
+
+  /**
+   * Empties every configuration and translation cache (STE, CD, TLB), as CMD_CFGI_ALL followed
+   * by CMD_TLBI_NSNH_ALL would, without going through the command queue: the next DMA of every
+   * stream fetches its STE and CD and walks the tables again. For cold-cache benchmarks and tests.
+   */
+  flushCaches(): void {
+    this.steCache.clear();
+    this.cdCache.clear();
+    this.cdCount = 0;
+    this.tlb.invalidateAll();
+  }
+
   /** Transactions stalled and waiting for CMD_RESUME. */
   stalled(): StalledTransaction[] {
     return [...this.stalls].map(([stag, s]) => ({ stag, request: s.request }));
