@@ -12,15 +12,33 @@ import {
   DESC_HI_DBM,
   S1_AP_RDONLY,
   descAddr,
+  levelShift,
   encodeS1Leaf,
   encodeS2Leaf,
   encodeTableDesc,
-  levelShift,
   s1StartLevel,
   S2_MEMATTR_OIWB,
 } from '../spec/pgtable.js';
 
 const PAGE = 4096;
+const TWO32 = 4294967296;
+/** Pages under one level-2 (2 MiB) and one level-1 (1 GiB) entry. */
+const PAGES_L2 = 512;
+const PAGES_L1 = 512 * 512;
+
+/** Index of `va` (as hi:lo 32-bit halves) in a level's table, 4 KiB granule: VA[47:39], [38:30], [29:21], [20:12]. */
+function levelIndex(hi: number, lo: number, level: number): number {
+  switch (level) {
+    case 0:
+      return (hi >>> 7) & 511;
+    case 1:
+      return ((lo >>> 30) | (hi << 2)) & 511;
+    case 2:
+      return (lo >>> 21) & 511;
+    default:
+      return (lo >>> 12) & 511;
+  }
+}
 
 /** Options of an {@link IoPgtable}. */
 export interface IoPgtableOptions {
@@ -42,6 +60,9 @@ export class IoPgtable {
   readonly startLevel: number;
   private readonly tables = new Set<number>();
   private readonly desc = new Uint32Array(2);
+  // Table descriptors written by the map in progress (slot, old lo, old hi) and its new tables.
+  private readonly journal: number[] = [];
+  private readonly fresh: number[] = [];
 
   /**
    * @param memory - where the tables live
@@ -59,12 +80,33 @@ export class IoPgtable {
     return this.tables.size;
   }
 
-  private index(va: number, level: number): number {
-    const idx = Math.floor(va / 2 ** levelShift(12, level));
-    return level === this.startLevel ? idx : idx % 512;
+  /** The leaf descriptor template (attributes without the output address) for `prot`. */
+  private template(prot: number, page: boolean): Uint32Array {
+    const w = (prot & IOMMU_WRITE) !== 0;
+    if (this.options.stage === 1) {
+      // arm_lpae_prot_to_pte: nG, AP_UNPRIV (no IOMMU_PRIV), AP_RDONLY without write (else DBM
+      // with the HD quirk), AttrIndx cacheable, SH ISH, AF.
+      return encodeS1Leaf(
+        { pa: 0, page, attrIndx: ARM_LPAE_MAIR_ATTR_IDX_CACHE, ap: w ? 0b01 : 0b11, sh: 3, af: true, ng: true, dbm: w && this.options.dirty },
+        this.desc,
+      );
+    }
+    return encodeS2Leaf({ pa: 0, page, memAttr: S2_MEMATTR_OIWB, s2ap: ((prot & IOMMU_READ) !== 0 ? 1 : 0) | (w ? 2 : 0), sh: 3, af: true }, this.desc);
   }
 
-  /** Maps `count` 4 KiB frames at `iova` with IOMMU_READ/IOMMU_WRITE `prot`, using blocks where possible. */
+  /** True when `pfns[i…i+n)` are consecutive and `pfns[i]` is aligned to `n`. */
+  private static contiguous(pfns: Uint32Array, i: number, n: number): boolean {
+    const first = pfns[i]!;
+    if (first % n !== 0) return false;
+    for (let j = 1; j < n; j++) if (pfns[i + j] !== first + j) return false;
+    return true;
+  }
+
+  /**
+   * Maps `count` 4 KiB frames at `iova` with IOMMU_READ/IOMMU_WRITE `prot`, using 1 GiB and
+   * 2 MiB blocks where the frames are contiguous and aligned. On a failure (EEXIST, or ENOMEM
+   * from a table allocation) every entry written is cleared and every new table freed.
+   */
   map(iova: bigint, pfns: Uint32Array, count: number, prot: number): void {
     if ((prot & (IOMMU_READ | IOMMU_WRITE)) === 0) throw new IoasidError('EINVAL', 'prot', 'a mapping needs read or write permission');
     if (iova % BigInt(PAGE) !== 0n) throw new IoasidError('EINVAL', 'iova', 'iova is not page aligned');
@@ -76,79 +118,102 @@ export class IoPgtable {
       if (pfns[i]! >= limit) throw new IoasidError('ERANGE', 'pfns', `frame ${pfns[i]} is beyond the ${this.options.oas}-bit output address size`);
     }
     const base = Number(iova);
-    const journal: number[] = []; // slot, lo, hi triples
-    const fresh: number[] = [];
+    const tpl = this.template(prot, true);
+    const pageLo = tpl[0]!;
+    const pageHi = tpl[1]!;
+    const btpl = this.template(prot, false);
+    const blockLo = btpl[0]!;
+    const blockHi = btpl[1]!;
+    const mem = this.memory;
+    this.journal.length = 0;
+    this.fresh.length = 0;
+    let i = 0;
     try {
-      let i = 0;
       while (i < count) {
         const va = base + i * PAGE;
+        const hi = Math.floor(va / TWO32);
+        const lo = va >>> 0;
+        // A block where the IOVA, the length and the frames allow (levels 1 and 2 with 4K).
         let level = 3;
-        for (const l of [1, 2]) {
-          const pages = 2 ** (levelShift(12, l) - 12);
-          if (l < this.startLevel || i + pages > count || va % (pages * PAGE) !== 0 || pfns[i]! % pages !== 0) continue;
-          let ok = true;
-          for (let j = 1; j < pages && ok; j++) ok = pfns[i + j] === pfns[i]! + j;
-          if (ok) {
-            level = l;
-            break;
-          }
+        if ((lo & 0x3fffffff) === 0 && this.startLevel <= 1 && count - i >= PAGES_L1 && IoPgtable.contiguous(pfns, i, PAGES_L1)) level = 1;
+        else if ((lo & 0x1fffff) === 0 && count - i >= PAGES_L2 && IoPgtable.contiguous(pfns, i, PAGES_L2)) level = 2;
+        let table = this.tableFor(hi, lo, level);
+        while (table < 0) {
+          // A table already sits where the block would go (left by an earlier unmap): map one
+          // level down inside it instead (the translation is the same).
+          level = -table;
+          table = this.tableFor(hi, lo, level);
         }
-        this.install(va, pfns[i]! * PAGE, level, prot, journal, fresh);
-        i += 2 ** (levelShift(12, level) - 12);
+        if (level < 3) {
+          const slot = table + levelIndex(hi, lo, level) * 8;
+          if ((mem.read32At(slot) & 1) !== 0) throw new IoasidError('EEXIST', 'iova', `0x${va.toString(16)} is already mapped`);
+          const pfn = pfns[i]!;
+          mem.write32At(slot, ((pfn << 12) | blockLo) >>> 0);
+          mem.write32At(slot + 4, ((pfn >>> 20) | blockHi) >>> 0);
+          i += level === 1 ? PAGES_L1 : PAGES_L2;
+          continue;
+        }
+        // Pages: the rest of this leaf table in one run.
+        let idx = (lo >>> 12) & 511;
+        const end = Math.min(count, i + 512 - idx);
+        for (let slot = table + idx * 8; i < end; i++, idx++, slot += 8) {
+          if ((mem.read32At(slot) & 1) !== 0) {
+            throw new IoasidError('EEXIST', 'iova', `0x${(base + i * PAGE).toString(16)} is already mapped`);
+          }
+          const pfn = pfns[i]!;
+          mem.write32At(slot, ((pfn << 12) | pageLo) >>> 0);
+          mem.write32At(slot + 4, ((pfn >>> 20) | pageHi) >>> 0);
+        }
       }
     } catch (e) {
-      for (let k = journal.length - 3; k >= 0; k -= 3) {
-        this.memory.write32At(journal[k]!, journal[k + 1]!);
-        this.memory.write32At(journal[k]! + 4, journal[k + 2]!);
+      // Every leaf in [base, base + i pages) was invalid before this map: clear them, then put
+      // back the table slots and free the tables this map allocated.
+      if (i > 0) this.unmapLevel(this.root, this.startLevel, 0, base, base + i * PAGE, { unmapped: 0, tablesFreed: false }, false);
+      const j = this.journal;
+      for (let k = j.length - 3; k >= 0; k -= 3) {
+        mem.write32At(j[k]!, j[k + 1]!);
+        mem.write32At(j[k]! + 4, j[k + 2]!);
       }
-      for (const pfn of fresh) {
+      for (const pfn of this.fresh) {
         this.tables.delete(pfn);
-        this.memory.freeFrames(pfn);
+        mem.freeFrames(pfn);
       }
+      this.journal.length = 0;
+      this.fresh.length = 0;
       throw e;
     }
   }
 
-  private install(va: number, pa: number, level: number, prot: number, journal: number[], fresh: number[]): void {
+  /**
+   * The address of the level-`level` table covering `hi:lo`, allocating tables on the way. When
+   * a valid table descriptor stands where a level-`level` block would go, returns −(level + 1).
+   * A block on the way is EEXIST.
+   */
+  private tableFor(hi: number, lo: number, level: number): number {
     const mem = this.memory;
     let table = this.root;
     for (let l = this.startLevel; l < level; l++) {
-      const slot = table + this.index(va, l) * 8;
-      const lo = mem.read32At(slot);
-      const hi = mem.read32At(slot + 4);
-      if ((lo & 3) === 3) {
-        table = descAddr(lo, hi, 12);
+      const slot = table + levelIndex(hi, lo, l) * 8;
+      const dlo = mem.read32At(slot);
+      if ((dlo & 3) === 3) {
+        table = (mem.read32At(slot + 4) & 0xffff) * TWO32 + ((dlo & 0xfffff000) >>> 0);
         continue;
       }
-      if ((lo & 1) !== 0) throw new IoasidError('EEXIST', 'iova', `0x${va.toString(16)} is inside an existing block`);
+      if ((dlo & 1) !== 0) throw new IoasidError('EEXIST', 'iova', `0x${(hi * TWO32 + lo).toString(16)} is inside an existing block`);
       const pfn = mem.allocFrame();
-      fresh.push(pfn);
+      this.fresh.push(pfn);
       this.tables.add(pfn);
       encodeTableDesc(pfn * PAGE, this.desc);
-      journal.push(slot, lo, hi);
+      this.journal.push(slot, dlo, mem.read32At(slot + 4));
       mem.write32At(slot, this.desc[0]!);
       mem.write32At(slot + 4, this.desc[1]!);
       table = pfn * PAGE;
     }
-    const slot = table + this.index(va, level) * 8;
-    const lo = mem.read32At(slot);
-    const hi = mem.read32At(slot + 4);
-    if ((lo & 1) !== 0) throw new IoasidError('EEXIST', 'iova', `0x${va.toString(16)} is already mapped`);
-    const page = level === 3;
-    const w = (prot & IOMMU_WRITE) !== 0;
-    if (this.options.stage === 1) {
-      // arm_lpae_prot_to_pte: nG, AP_UNPRIV (no IOMMU_PRIV), AP_RDONLY without write (else DBM
-      // with the HD quirk), AttrIndx cacheable, SH ISH, AF.
-      encodeS1Leaf(
-        { pa, page, attrIndx: ARM_LPAE_MAIR_ATTR_IDX_CACHE, ap: w ? 0b01 : 0b11, sh: 3, af: true, ng: true, dbm: w && this.options.dirty },
-        this.desc,
-      );
-    } else {
-      encodeS2Leaf({ pa, page, memAttr: S2_MEMATTR_OIWB, s2ap: ((prot & IOMMU_READ) !== 0 ? 1 : 0) | (w ? 2 : 0), sh: 3, af: true }, this.desc);
+    if (level < 3) {
+      const dlo = mem.read32At(table + levelIndex(hi, lo, level) * 8);
+      if ((dlo & 3) === 3) return -(level + 1);
     }
-    journal.push(slot, lo, hi);
-    mem.write32At(slot, this.desc[0]!);
-    mem.write32At(slot + 4, this.desc[1]!);
+    return table;
   }
 
   /**
@@ -159,31 +224,32 @@ export class IoPgtable {
     const start = Number(iova);
     const end = start + Number(length);
     const st = { unmapped: 0, tablesFreed: false };
-    this.unmapLevel(this.root, this.startLevel, 0, start, end, st);
+    this.unmapLevel(this.root, this.startLevel, 0, start, end, st, true);
     return st;
   }
 
-  private unmapLevel(table: number, level: number, tableBase: number, start: number, end: number, st: { unmapped: number; tablesFreed: boolean }): void {
+  private unmapLevel(
+    table: number, level: number, tableBase: number, start: number, end: number,
+    st: { unmapped: number; tablesFreed: boolean }, free: boolean,
+  ): void {
     const mem = this.memory;
-    const size = 2 ** levelShift(12, level);
-    const entries = level === this.startLevel ? 2 ** (this.options.ias - levelShift(12, level)) : 512;
-    const first = Math.max(0, Math.floor((start - tableBase) / size));
-    for (let i = first; i < entries; i++) {
-      const va = tableBase + i * size;
-      if (va >= end) break;
-      const slot = table + i * 8;
+    const size = 2 ** (12 + 9 * (3 - level));
+    const entries = level === this.startLevel ? 2 ** (this.options.ias - (12 + 9 * (3 - level))) : 512;
+    const first = start > tableBase ? Math.floor((start - tableBase) / size) : 0;
+    const last = Math.min(entries, Math.ceil((end - tableBase) / size));
+    let va = tableBase + first * size;
+    for (let i = first, slot = table + first * 8; i < last; i++, slot += 8, va += size) {
       const lo = mem.read32At(slot);
       if ((lo & 1) === 0) continue;
-      const hi = mem.read32At(slot + 4);
       const inside = va >= start && va + size <= end;
       if (level < 3 && (lo & 3) === 3) {
-        const next = descAddr(lo, hi, 12);
-        if (inside) {
+        const next = descAddr(lo, mem.read32At(slot + 4), 12);
+        if (inside && free) {
           st.unmapped += this.freeTable(next, level + 1);
           st.tablesFreed = true;
           mem.write32At(slot, 0);
           mem.write32At(slot + 4, 0);
-        } else this.unmapLevel(next, level + 1, va, start, end, st);
+        } else this.unmapLevel(next, level + 1, va, start, end, st, free);
         continue;
       }
       // A leaf: a partial unmap of a large leaf is refused (Linux v6.13+ returns 0 for it).
@@ -201,7 +267,7 @@ export class IoPgtable {
       const lo = mem.read32At(table + i * 8);
       if ((lo & 1) === 0) continue;
       if (level < 3 && (lo & 3) === 3) bytes += this.freeTable(descAddr(lo, mem.read32At(table + i * 8 + 4), 12), level + 1);
-      else bytes += 2 ** levelShift(12, level);
+      else bytes += 2 ** (12 + 9 * (3 - level));
     }
     const pfn = table / PAGE;
     this.tables.delete(pfn);

@@ -291,21 +291,35 @@ export const CMD_CFGI_ALL_RANGE = 31;
  * pages = (NUM + 1) << SCALE, IHI0070 §4.4.1), otherwise one command per page. `base` gives the
  * opcode and the ASID/VMID.
  */
-export function tlbiRange(base: SmmuCommand, iova: number, length: number, ril: boolean, leaf: boolean): SmmuCommand[] {
+export function tlbiRange(
+  base: { readonly op: number; readonly vmid?: number; readonly asid?: number },
+  iova: number,
+  length: number,
+  ril: boolean,
+  leaf: boolean,
+): SmmuCommand[] {
+  // Objects of one literal shape, no spread: this runs on every unmap.
+  const op = base.op;
+  const vmid = base.vmid ?? 0;
+  const asid = base.asid ?? 0;
   const out: SmmuCommand[] = [];
   let pages = Math.ceil(length / 4096);
   let addr = iova;
   if (!ril) {
-    for (let i = 0; i < pages; i++) out.push({ ...base, addr: iova + i * 4096, leaf });
+    for (let i = 0; i < pages; i++) out.push({ op, vmid, asid, addr: iova + i * 4096, leaf, tg: 0, ttl: 0, num: 0, scale: 0 });
     return out;
   }
   // TTL=0 (any level): NUM=0/SCALE=0/TTL=0 is reserved, so a single page is widened to two.
-  if ((pages & 31) === 1) pages++;
+  if (pages % 32 === 1) pages++;
   while (pages > 0) {
     let scale = 0;
-    while (((pages / 2 ** scale) & 1) === 0) scale++;
-    const num = Math.floor(pages / 2 ** scale) & 31;
-    out.push({ ...base, addr, leaf, tg: 1, ttl: 0, num: num - 1, scale });
+    let rest = pages;
+    while (rest % 2 === 0) {
+      rest /= 2;
+      scale++;
+    }
+    const num = rest % 32; // NUM + 1 ≤ 31 pages of 2^SCALE
+    out.push({ op, vmid, asid, addr, leaf, tg: 1, ttl: 0, num: num - 1, scale });
     const n = num * 2 ** scale;
     addr += n * 4096;
     pages -= n;
