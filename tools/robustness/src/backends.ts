@@ -4,6 +4,7 @@
  * fault (PAPR's EEH freeze), and the IOMMU page size each IOVA range needs.
  */
 
+import { SMMU_CMDQ_BASE, SMMU_EVENTQ_BASE, SMMU_PRIQ_BASE, SmmuV3Hardware, createSmmuV3System, smmuV3NestingGuest } from '@ioasid/arm-smmuv3';
 import type { System } from '@ioasid/core';
 import {
   IQA_REG,
@@ -86,6 +87,28 @@ export function vtdScratchFrames(system: System): Set<number> {
   return out;
 }
 
+/** SMMUv3: the command, event and PRI queues, and the MSI words CMD_SYNCs write. */
+export function smmuScratchFrames(system: System): Set<number> {
+  const out = new Set<number>();
+  const hw = system.hardware;
+  if (!(hw instanceof SmmuV3Hardware)) return out;
+  const mem = system.memory;
+  for (const [reg, entryBytes] of [[SMMU_CMDQ_BASE, 16], [SMMU_EVENTQ_BASE, 32], [SMMU_PRIQ_BASE, 16]] as const) {
+    const v = hw.mmio.read64(reg);
+    const base = Number(v & 0xffffffffffe0n & ((1n << 52n) - 1n));
+    if (base === 0) continue;
+    const bytes = entryBytes * 2 ** Number(v & 0x1fn);
+    for (let a = base; a < base + bytes; a += 4096) out.add(Math.floor(a / 4096));
+    if (reg !== SMMU_CMDQ_BASE) continue;
+    for (let a = base; a < base + bytes; a += 16) {
+      if ((mem.read32At(a) & 0xff) !== 0x46) continue; // CMD_SYNC: its MSI write
+      const addr = (mem.read32At(a + 12) & 0xfffff) * 4294967296 + ((mem.read32At(a + 8) & 0xfffffffc) >>> 0);
+      if (addr !== 0) out.add(Math.floor(addr / 4096));
+    }
+  }
+  return out;
+}
+
 const VIRTIO_EXT = PROFILES.strict.features | featureBit(VIRTIO_IOMMU_F_X_IOASID);
 
 /** Intel VT-d (scalable mode). */
@@ -96,6 +119,16 @@ export const VTD: BackendUnderTest = {
   recover: undefined,
   unitFor: () => K4,
   scratchFrames: vtdScratchFrames,
+};
+
+/** Arm SMMUv3. */
+export const SMMUV3: BackendUnderTest = {
+  id: 'arm-smmuv3',
+  create: (devices, memorySize) => createSmmuV3System({ devices, ...(memorySize === undefined ? {} : { memorySize }) }),
+  guest: smmuV3NestingGuest,
+  recover: undefined,
+  unitFor: () => K4,
+  scratchFrames: smmuScratchFrames,
 };
 
 /** PAPR with Linux's 64-bit window policy (64 KiB pages above 4 GiB). */
@@ -139,4 +172,4 @@ export const VIRTIO_PLUS_EXT: BackendUnderTest = {
 };
 
 /** Every backend configuration the uAPI-level tests run on. */
-export const BACKENDS: readonly BackendUnderTest[] = [VTD, PAPR, PAPR_4K, VIRTIO, VIRTIO_PLUS_EXT];
+export const BACKENDS: readonly BackendUnderTest[] = [VTD, SMMUV3, PAPR, PAPR_4K, VIRTIO, VIRTIO_PLUS_EXT];

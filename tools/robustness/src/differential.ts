@@ -28,6 +28,7 @@ import {
   KEYS_PER_PROC,
   Model,
   ModelCtx,
+  RID,
   ModelIoas,
   ModelProc,
   newHwpt,
@@ -337,6 +338,7 @@ export class Harness {
       attachConflict: (dev, allocDev) =>
         // PAPR: a domain is made of one PE's TCE tables; another PE cannot use it
         this.info.dmaFaultFreezes === true && dev.ridName !== allocDev.ridName ? 'EINVAL' : undefined,
+      ...(backend.id.startsWith('arm-smmuv3') ? { attachRules: (dev, target, wire) => this.smmuRules(dev, target, wire) } : {}),
     };
     this.model = new Model(this.mctxs, this.devs, rules);
     this.arenas = arenasOf(this.info, (r) => backend.unitFor(r));
@@ -346,6 +348,26 @@ export class Harness {
     for (const d of this.devs) this.doBind(HOME_CTX[d.idx]!, d.idx);
     if (backend.guest !== undefined && ram !== undefined && this.info.nestingFormats.includes(backend.guest.format)) this.setUpNesting(ram);
     this.checkPins();
+  }
+
+  /**
+   * SMMUv3 (IHI0070 §3.3.2, Linux arm-smmu-v3): a SubstreamID selects a CD of the stream's CD
+   * table, so a PASID takes only stage-1 domains (a stage-2 nest parent or a nested domain —
+   * which owns the whole CD table — is EINVAL), a PASID cannot be added while the RID uses a
+   * stage-2 or nested STE, and the RID cannot move to one while PASIDs use the CD table (EBUSY).
+   */
+  private smmuRules(dev: ModelDev, target: ModelHwpt | undefined, wire: number | undefined): { errno: ErrnoName; when: 'conflict' | 'driver' } | undefined {
+    const s2OrNested = (h: ModelHwpt | undefined) => h !== undefined && (h.kind === 'nested' || (h.kind === 'paging' && h.nestParent));
+    if (wire !== undefined && s2OrNested(target)) return { errno: 'EINVAL', when: 'conflict' };
+    const rid = this.devs.find((d) => d.name === dev.ridName)!;
+    const ridNow = rid.owner === undefined ? undefined : rid.attached.get(RID);
+    if (wire !== undefined && s2OrNested(ridNow)) return { errno: 'EBUSY', when: 'driver' };
+    if (wire === undefined && dev.kind !== 'mdev' && s2OrNested(target)) {
+      const pasids = [...rid.attached.keys()].some((k) => k >= 0) ||
+        this.devs.some((m) => m.parent === rid.idx && m.owner !== undefined && m.attached.size > 0);
+      if (pasids) return { errno: 'EBUSY', when: 'driver' };
+    }
+    return undefined;
   }
 
   // ------------------------------------------------------------------ set-up helpers

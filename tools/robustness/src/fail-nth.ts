@@ -42,6 +42,8 @@ export interface FailNthOptions<R> {
   readonly allowed?: readonly ErrnoName[];
   /** Give up after this many attempts (default 5000). */
   readonly maxAttempts?: number;
+  /** Called after each checked failed attempt (to count injection points). */
+  readonly onFailure?: () => void;
 }
 
 /**
@@ -73,6 +75,7 @@ export function failNthLoop<R>(o: FailNthOptions<R>): FailNthReport<R> {
       const after = snapshotState(o.backend, o.system, o.procs, o.probes);
       const diff = stateDiff(o.backend, o.system, before, after);
       if (diff.length > 0) throw new FailNthViolation(`n=${n}: the failed attempt (${e.message}) changed the state: ${diff.join('; ')}`);
+      o.onFailure?.();
       continue;
     }
     const fired = inj.hasFired;

@@ -321,6 +321,12 @@ export interface ModelRules {
   readonly apertures: readonly IovaRange[];
   /** Why `dev` cannot use an explicit HWPT allocated for `allocDev` (undefined: it can). */
   attachConflict(dev: ModelDev, allocDev: ModelDev, kind: HwptKind, pasid: number | undefined): ErrnoName | undefined;
+  /**
+   * The architecture's own refusals of an attachment of `dev` (wire PASID `wire`) to `target`
+   * (undefined: the IOAS's automatic paging HWPT): EINVAL when the driver's attachConflict
+   * says no (checked before the IOVA rules), or the errno its attach throws (after them).
+   */
+  attachRules?(dev: ModelDev, target: ModelHwpt | undefined, wire: number | undefined): { readonly errno: ErrnoName; readonly when: 'conflict' | 'driver' } | undefined;
 }
 
 /** The whole model. */
@@ -602,6 +608,7 @@ export class Model {
     const key = user ?? RID;
     let reuse: ModelHwpt | undefined;
     let newAuto: ModelIoas | undefined;
+    const rule = this.rules.attachRules?.(dev, target instanceof ModelIoas ? undefined : target, wire);
     if (target instanceof ModelIoas) {
       const e = this.fits(ctx, target, dev);
       if (e !== undefined) return fail(e, 'a mapping does not fit the device');
@@ -612,6 +619,7 @@ export class Model {
       const allocDev = h.allocDev === undefined ? undefined : this.devs[h.allocDev];
       const conflict = allocDev === undefined ? undefined : this.rules.attachConflict(dev, allocDev, h.kind, wire);
       if (conflict !== undefined) return fail(conflict, 'the driver refuses this device on that domain');
+      if (rule?.when === 'conflict') return fail(rule.errno, 'the architecture refuses this attachment');
       if (h.ioas !== undefined) {
         const e = this.fits(ctx, h.ioas, dev);
         if (e !== undefined) return fail(e, 'a mapping does not fit the device');
@@ -622,6 +630,7 @@ export class Model {
       }
       reuse = h;
     }
+    if (rule?.when === 'driver') return fail(rule.errno, 'the driver refuses this attachment');
     return ok('attach', (res) => {
       let h = reuse;
       if (h === undefined) {

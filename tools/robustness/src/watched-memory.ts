@@ -1,0 +1,175 @@
+/**
+ * Physical memory that watches a hardware model: it counts every access against a step budget
+ * (a model that loops forever on a table cycle runs out of budget instead of hanging the test),
+ * and records every write — where, how many bytes, and the words before and after — so a test
+ * can check that the model wrote only where it was told to.
+ */
+
+import { PhysicalMemory } from '@ioasid/core';
+import type { PhysicalMemoryLike } from '@ioasid/uapi';
+
+/** Thrown by a {@link WatchedMemory} when a model exceeds its access budget (it would hang). */
+export class BudgetExceeded extends Error {
+  override name = 'BudgetExceeded';
+}
+
+/** One recorded write. */
+export interface WriteRecord {
+  /** Physical address. */
+  readonly addr: number;
+  /** Bytes written. */
+  readonly length: number;
+  /** The bytes before. */
+  readonly before: Uint8Array;
+  /** The bytes after. */
+  readonly after: Uint8Array;
+}
+
+/** A {@link PhysicalMemoryLike} over a {@link PhysicalMemory} that counts accesses and records writes. */
+export class WatchedMemory implements PhysicalMemoryLike {
+  /** Accesses since the budget was last reset. */
+  accesses = 0;
+  /** The access budget (Infinity: none). */
+  budget = Infinity;
+  /** Writes since the log was last cleared (only while `recording`). */
+  readonly writes: WriteRecord[] = [];
+  /** Record writes. */
+  recording = false;
+
+  /** @param inner - the memory under watch */
+  constructor(readonly inner: PhysicalMemory) {}
+
+  /** A watched memory of `size` bytes. */
+  static create(size: bigint): WatchedMemory {
+    return new WatchedMemory(new PhysicalMemory({ size }));
+  }
+
+  get size(): bigint {
+    return this.inner.size;
+  }
+
+  get sizeNumber(): number {
+    return this.inner.sizeNumber;
+  }
+
+  get framesInUse(): number {
+    return this.inner.framesInUse;
+  }
+
+  /** Starts a budget of `n` accesses. */
+  arm(n: number): void {
+    this.accesses = 0;
+    this.budget = n;
+  }
+
+  private tick(): void {
+    if (++this.accesses > this.budget) throw new BudgetExceeded(`more than ${this.budget} memory accesses: the model does not terminate`);
+  }
+
+  private record(addr: number, length: number, write: () => void): void {
+    if (!this.recording || !this.inner.contains(addr, length)) {
+      write();
+      return;
+    }
+    const before = new Uint8Array(length);
+    this.inner.readInto(addr, before, 0, length);
+    write();
+    const after = new Uint8Array(length);
+    this.inner.readInto(addr, after, 0, length);
+    this.writes.push({ addr, length, before, after });
+  }
+
+  contains(addr: number, length: number): boolean {
+    return this.inner.contains(addr, length);
+  }
+
+  read32(addr: bigint): number {
+    this.tick();
+    return this.inner.read32(addr);
+  }
+
+  write32(addr: bigint, value: number): void {
+    this.tick();
+    this.record(Number(addr), 4, () => {
+      this.inner.write32(addr, value);
+    });
+  }
+
+  read64(addr: bigint): bigint {
+    this.tick();
+    return this.inner.read64(addr);
+  }
+
+  write64(addr: bigint, value: bigint): void {
+    this.tick();
+    this.record(Number(addr), 8, () => {
+      this.inner.write64(addr, value);
+    });
+  }
+
+  read(addr: bigint, length: number): Uint8Array {
+    this.tick();
+    return this.inner.read(addr, length);
+  }
+
+  write(addr: bigint, data: Uint8Array): void {
+    this.tick();
+    this.record(Number(addr), data.length, () => {
+      this.inner.write(addr, data);
+    });
+  }
+
+  read32At(addr: number): number {
+    this.tick();
+    return this.inner.read32At(addr);
+  }
+
+  write32At(addr: number, value: number): void {
+    this.tick();
+    this.record(addr, 4, () => {
+      this.inner.write32At(addr, value);
+    });
+  }
+
+  readInto(addr: number, out: Uint8Array, offset: number, length: number): void {
+    this.tick();
+    this.inner.readInto(addr, out, offset, length);
+  }
+
+  writeFrom(addr: number, data: Uint8Array, offset: number, length: number): void {
+    this.tick();
+    this.record(addr, length, () => {
+      this.inner.writeFrom(addr, data, offset, length);
+    });
+  }
+
+  allocFrame(): number {
+    return this.inner.allocFrame();
+  }
+
+  allocFrames(count: number, alignFrames?: number): number {
+    return this.inner.allocFrames(count, alignFrames);
+  }
+
+  freeFrames(pfn: number, count?: number): void {
+    this.inner.freeFrames(pfn, count);
+  }
+
+  /** Writes that changed something (a write of the same value is not a change). */
+  changes(): WriteRecord[] {
+    return this.writes.filter((w) => w.before.some((b, i) => b !== w.after[i]));
+  }
+}
+
+/** An address range `[start, end)`. */
+export interface Region {
+  /** First byte. */
+  readonly start: number;
+  /** One past the last byte. */
+  readonly end: number;
+}
+
+/** The recorded changes that fall outside every region. */
+export function writesOutside(mem: WatchedMemory, regions: readonly Region[]): WriteRecord[] {
+  return mem.changes().filter((w) => !regions.some((r) => w.addr >= r.start && w.addr + w.length <= r.end));
+}
