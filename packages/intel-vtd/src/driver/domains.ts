@@ -35,9 +35,11 @@ import {
   QI_GRAN_DOMAIN,
   QI_GRAN_NONG_PASID,
   QI_GRAN_PSI_PASID,
-  iotlbDescriptor,
+  iotlbWords,
   piotlbDescriptor,
+  piotlbWords,
   psiAlignedAddress,
+  psiAlignedMask,
   type QiDescriptor,
 } from '../spec/invalidation.js';
 import { IoPageTable } from './io-page-table.js';
@@ -60,6 +62,26 @@ const KiB4 = 4096n;
 
 function unsupported(what: string): never {
   throw new IoasidError('EOPNOTSUPP', undefined, what);
+}
+
+/** `pfn` with its low `bits` bits cleared (the start of an aligned PSI). */
+function alignDownPages(pfn: number, bits: number): number {
+  const n = 2 ** bits;
+  return Math.floor(pfn / n) * n;
+}
+
+/** True when `list[i]` is the first entry of its unit. */
+function firstOfUnit(list: readonly { readonly unit: IntelIommu }[], i: number): boolean {
+  const unit = list[i]!.unit;
+  for (let j = 0; j < i; j++) if (list[j]!.unit === unit) return false;
+  return true;
+}
+
+/** True when `list[i]` is the first entry of its (unit, DID). */
+function firstDidOnUnit(list: readonly { readonly unit: IntelIommu; readonly did: number }[], i: number): boolean {
+  const { unit, did } = list[i]!;
+  for (let j = 0; j < i; j++) if (list[j]!.unit === unit && list[j]!.did === did) return false;
+  return true;
 }
 
 /** What every VT-d domain shares. */
@@ -143,23 +165,49 @@ export abstract class VtdDomain implements DriverDomain {
     for (const [unit, descs] of byUnit) unit.submit(descs);
   }
 
-  /** Flushes DID-tagged translations (second stage, and nested children by their DIDs): IOTLB PSI or DSI. */
-  protected flushDidTagged(targets: readonly { unit: IntelIommu; did: number }[], range: FlushRange, ih: boolean): void {
-    const byUnit = new Map<IntelIommu, Map<number, QiDescriptor>>();
-    for (const { unit, did } of targets) {
-      let m = byUnit.get(unit);
-      if (m === undefined) byUnit.set(unit, (m = new Map<number, QiDescriptor>()));
-      if (m.has(did)) continue;
-      const caps = unit.caps;
-      const psi = range === undefined ? undefined : psiAlignedAddress(range.start, range.last);
-      m.set(
-        did,
-        psi === undefined || !caps.psi || psi.mask > caps.mamv
-          ? iotlbDescriptor({ granularity: QI_GRAN_DOMAIN, did, dr: true, dw: true })
-          : iotlbDescriptor({ granularity: QI_GRAN_DEVICE_OR_PAGE, did, addr: psi.addr, am: psi.mask, ih, dr: true, dw: true }),
-      );
+  /**
+   * {@link flushPasidTagged} of the pages `[firstPfn, lastPfn]` given as numbers (below
+   * 2^52): the map/unmap path. The PASID-based IOTLB descriptors are encoded as dwords straight
+   * into each unit's queue — the same descriptors, in the same order, without BigInts.
+   */
+  protected flushPasidTaggedPages(firstPfn: number, lastPfn: number, ih: boolean): void {
+    const att = this.attachments;
+    if (att.length === 0) return;
+    const mask = psiAlignedMask(firstPfn, lastPfn);
+    const addrPfn = alignDownPages(firstPfn, mask);
+    for (let i = 0; i < att.length; i++) {
+      const unit = att[i]!.unit;
+      if (!firstOfUnit(att, i)) continue; // one submission per unit, in the order units first appear
+      const did = this.didOn(unit);
+      for (let j = i; j < att.length; j++) {
+        const a = att[j]!;
+        if (a.unit === unit) piotlbWords(unit.pending, unit.nextDescriptor(), QI_GRAN_PSI_PASID, did, a.pasid, addrPfn, mask, ih);
+      }
+      unit.submitPending();
     }
-    for (const [unit, m] of byUnit) unit.submit([...m.values()]);
+  }
+
+  /**
+   * Flushes DID-tagged translations (second stage, and nested children by their DIDs) of the
+   * pages `[firstPfn, lastPfn]`: one IOTLB PSI per (unit, DID), or a DSI where the unit lacks
+   * PSI or the mask exceeds its MAMV (encoded like {@link flushPasidTaggedPages}).
+   */
+  protected flushDidTaggedPages(targets: readonly { unit: IntelIommu; did: number }[], firstPfn: number, lastPfn: number, ih: boolean): void {
+    if (targets.length === 0) return;
+    const mask = psiAlignedMask(firstPfn, lastPfn);
+    const addrPfn = alignDownPages(firstPfn, mask);
+    for (let i = 0; i < targets.length; i++) {
+      const unit = targets[i]!.unit;
+      if (!firstOfUnit(targets, i)) continue;
+      const psi = unit.caps.psi && mask <= unit.caps.mamv;
+      for (let j = i; j < targets.length; j++) {
+        const t = targets[j]!;
+        if (t.unit !== unit || !firstDidOnUnit(targets, j)) continue; // one descriptor per (unit, DID)
+        if (psi) iotlbWords(unit.pending, unit.nextDescriptor(), QI_GRAN_DEVICE_OR_PAGE, t.did, addrPfn, mask, ih, true, true);
+        else iotlbWords(unit.pending, unit.nextDescriptor(), QI_GRAN_DOMAIN, t.did, 0, 0, false, true, true);
+      }
+      unit.submitPending();
+    }
   }
 
   /** Maps pages (paging domains only). */
@@ -290,14 +338,15 @@ export class PagingDomain extends VtdDomain {
     if (this.stage === 'first' && !read) {
       throw new IoasidError('EOPNOTSUPP', 'prot', 'first-stage (x86-64) entries cannot express write-only access');
     }
-    this.table.map(Number(iova / KiB4), pfns, count, read, write);
+    const firstPfn = Number(iova >> 12n);
+    this.table.map(firstPfn, pfns, count, read, write);
     // cache_tag_flush_range_np: caching mode caches not-present entries, else a write-buffer flush.
-    const cmUnits = new Set<IntelIommu>();
+    let cm = false;
     for (const a of this.attachments) {
-      if (a.unit.caps.cm) cmUnits.add(a.unit);
+      if (a.unit.caps.cm) cm = true;
       else a.unit.flushWriteBuffer();
     }
-    if (cmUnits.size > 0) this.flushRange({ start: iova, last }, false, (u) => cmUnits.has(u));
+    if (cm) this.flushRange(firstPfn, firstPfn + count - 1, false, (u) => u.caps.cm && this.attachments.some((a) => a.unit === u));
   }
 
   /** Unmaps a range earlier mapped; flushes (IH only when no table was freed), then frees the tables. */
@@ -305,15 +354,20 @@ export class PagingDomain extends VtdDomain {
     if (length <= 0n) return;
     if (iova % KiB4 !== 0n || length % KiB4 !== 0n) throw new IoasidError('EINVAL', 'iova', 'unmap must be 4 KiB aligned');
     const freed: number[] = [];
-    this.table.unmap(Number(iova / KiB4), Number(length / KiB4), freed);
-    this.flushRange({ start: iova, last: iova + length - 1n }, freed.length === 0);
+    const firstPfn = Number(iova >> 12n);
+    const pages = Number(length >> 12n);
+    this.table.unmap(firstPfn, pages, freed);
+    this.flushRange(firstPfn, firstPfn + pages - 1, freed.length === 0);
     for (const pfn of freed) this.memory.freeFrames(pfn);
   }
 
-  /** Flushes translations of the range from every unit where the domain or a nested child is attached. */
-  flushRange(range: FlushRange, ih: boolean, only?: (unit: IntelIommu) => boolean): void {
+  /**
+   * Flushes translations of the pages `[firstPfn, lastPfn]` from every unit where the domain
+   * or a nested child is attached (`only`: units to flush, for the DID-tagged flush).
+   */
+  flushRange(firstPfn: number, lastPfn: number, ih: boolean, only?: (unit: IntelIommu) => boolean): void {
     if (this.stage === 'first') {
-      this.flushPasidTagged(range, ih);
+      this.flushPasidTaggedPages(firstPfn, lastPfn, ih);
       return;
     }
     const targets: { unit: IntelIommu; did: number }[] = [];
@@ -322,7 +376,7 @@ export class PagingDomain extends VtdDomain {
     for (const child of this.children) {
       for (const a of child.attachments) if (only === undefined || only(a.unit)) targets.push({ unit: a.unit, did: child.didOn(a.unit) });
     }
-    this.flushDidTagged(targets, range, ih);
+    this.flushDidTaggedPages(targets, firstPfn, lastPfn, ih);
   }
 
   /** intel_iommu_set_dirty_tracking: toggles SSADE in every PASID entry using this second stage. */
@@ -343,7 +397,7 @@ export class PagingDomain extends VtdDomain {
     const granule = Number(pageSize / KiB4);
     if (granule < 1) throw new IoasidError('EINVAL', 'pageSize', 'the bitmap granule must be at least 4 KiB');
     const cleared = this.table.readDirty(Number(iova / KiB4), Number(length / KiB4), granule, bitmap, noClear);
-    if (cleared) this.flushRange({ start: iova, last: iova + length - 1n }, true);
+    if (cleared) this.flushRange(Number(iova >> 12n), Number((iova + length - 1n) >> 12n), true);
   }
 
   /** Frees the tables. */

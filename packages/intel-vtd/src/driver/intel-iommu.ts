@@ -128,6 +128,8 @@ export interface DeviceState {
 }
 
 const QI_LENGTH = 256;
+/** Descriptors per submission: the queue holds QI_LENGTH, less the wait descriptor and one free slot. */
+const QI_BATCH = QI_LENGTH - 2;
 const POLL_LIMIT = 10000;
 const PRQ_ORDER = 4;
 
@@ -251,6 +253,9 @@ export class IntelIommu {
   private readonly qiBase: number;
   private readonly status: number;
   private qiTail = 0;
+  /** The wait descriptor (status write of QI_DONE to `status`) as dwords, without and with PD. */
+  private readonly wait: Uint32Array;
+  private readonly waitDrain: Uint32Array;
   private prqBase = 0;
   private readonly contextTables = new Map<number, number>();
   private readonly usedDids = new Set<number>();
@@ -278,6 +283,12 @@ export class IntelIommu {
     // dmar.c dmar_enable_qi: 8 KiB of 256-bit descriptors in scalable mode (IQA = base | DW | QS=1).
     this.qiBase = memory.allocFrames(2, 2) * 4096;
     this.status = memory.allocFrame() * 4096;
+    const waitWords = (drain: boolean) => {
+      const [qw0, qw1] = waitDescriptor({ statusWrite: true, statusData: QI_DONE, statusAddr: BigInt(this.status), drain });
+      return Uint32Array.of(Number(qw0 & 0xffffffffn), Number(qw0 >> 32n), Number(qw1 & 0xffffffffn), Number(qw1 >> 32n));
+    };
+    this.wait = waitWords(false);
+    this.waitDrain = waitWords(true);
     regs.write64(IQT_REG, 0n);
     regs.write64(IQA_REG, BigInt(this.qiBase) | (1n << 11n) | 1n);
     this.setCommand(GCMD_QIE, GSTS_QIES);
@@ -328,43 +339,76 @@ export class IntelIommu {
    * signals completion, advances IQT, and polls the status (checking FSTS.IQE/ITE/ICE).
    */
   submit(descs: readonly QiDescriptor[], options: { drain?: boolean } = {}): void {
-    for (let at = 0; at < descs.length || at === 0; at += QI_LENGTH - 2) {
-      this.submitChunk(descs.slice(at, at + QI_LENGTH - 2), options.drain === true);
+    const drain = options.drain === true;
+    const p = this.pending;
+    for (let at = 0; at < descs.length || at === 0; at += QI_BATCH) {
+      const end = Math.min(descs.length, at + QI_BATCH);
+      for (let k = at; k < end; k++) {
+        const [qw0, qw1] = descs[k]!;
+        const w = this.pendingCount++ * 4;
+        p[w] = Number(qw0 & 0xffffffffn);
+        p[w + 1] = Number((qw0 >> 32n) & 0xffffffffn);
+        p[w + 2] = Number(qw1 & 0xffffffffn);
+        p[w + 3] = Number((qw1 >> 32n) & 0xffffffffn);
+      }
+      this.submitPending(drain);
       if (descs.length === 0) break;
     }
   }
 
-  private writeDesc(slot: number, d: QiDescriptor): void {
-    const a = this.qiBase + slot * 32;
-    this.memory.write64(BigInt(a), d[0]);
-    this.memory.write64(BigInt(a + 8), d[1]);
-    this.memory.write64(BigInt(a + 16), 0n);
-    this.memory.write64(BigInt(a + 24), 0n);
+  /**
+   * Descriptors queued for {@link submitPending}, four dwords each (qw0 low/high, qw1
+   * low/high): the invalidations on the map/unmap path are encoded straight into it with the
+   * spec's `*Words` encoders, without BigInts.
+   */
+  readonly pending = new Uint32Array(4 * QI_BATCH);
+  private pendingCount = 0;
+
+  /** Reserves the next descriptor in {@link pending} (sending a full batch first); returns its first dword index. */
+  nextDescriptor(): number {
+    if (this.pendingCount === QI_BATCH) this.submitPending(false);
+    return this.pendingCount++ * 4;
   }
 
-  private submitChunk(descs: readonly QiDescriptor[], drain: boolean): void {
+  /** Writes one 256-bit descriptor (dwords 4–7 zero) at queue slot `slot`. */
+  private writeDesc(slot: number, d0: number, d1: number, d2: number, d3: number): void {
+    const a = this.qiBase + slot * 32;
+    const mem = this.memory;
+    mem.write32At(a, d0);
+    mem.write32At(a + 4, d1);
+    mem.write32At(a + 8, d2);
+    mem.write32At(a + 12, d3);
+    for (let i = 16; i < 32; i += 4) mem.write32At(a + i, 0);
+  }
+
+  /** Sends the queued descriptors and a wait descriptor, then waits for the status write (qi_submit_sync). */
+  submitPending(drain = false): void {
     const regs = this.regs;
     const mem = this.memory;
+    const count = this.pendingCount;
+    this.pendingCount = 0;
     mem.write32At(this.status, QI_IN_USE);
-    const wait = waitDescriptor({ statusWrite: true, statusData: QI_DONE, statusAddr: BigInt(this.status), drain });
+    const wait = drain ? this.waitDrain : this.wait;
+    const p = this.pending;
     let slot = this.qiTail;
     const start = slot;
-    for (const d of descs) {
-      this.writeDesc(slot, d);
+    for (let k = 0; k < count * 4; k += 4) {
+      this.writeDesc(slot, p[k]!, p[k + 1]!, p[k + 2]!, p[k + 3]!);
       slot = (slot + 1) % QI_LENGTH;
     }
-    this.writeDesc(slot, wait);
+    this.writeDesc(slot, wait[0]!, wait[1]!, wait[2]!, wait[3]!);
     slot = (slot + 1) % QI_LENGTH;
     this.qiTail = slot;
-    regs.write64(IQT_REG, BigInt(slot << 5));
+    regs.write32(IQT_REG, slot << 5); // a 64-bit register written low dword first
+    regs.write32(IQT_REG + 4, 0);
     for (let i = 0; i < POLL_LIMIT; i++) {
       if (mem.read32At(this.status) === QI_DONE) return;
       const fsts = regs.read32(FSTS_REG);
       if ((fsts & FSTS_IQE) !== 0) {
         // Replace the bad descriptor by the wait descriptor, clear IQE (dmar.c qi_check_fault).
         const head = Number(regs.read64(IQH_REG) >> 5n);
-        const bad = ((head - start + QI_LENGTH) % QI_LENGTH);
-        this.writeDesc(head, wait);
+        const bad = (head - start + QI_LENGTH) % QI_LENGTH;
+        this.writeDesc(head, wait[0]!, wait[1]!, wait[2]!, wait[3]!);
         regs.write32(FSTS_REG, FSTS_IQE);
         throw new IoasidError('EIO', undefined, `VT-d unit ${this.index}: invalidation queue error at descriptor ${bad}`);
       }

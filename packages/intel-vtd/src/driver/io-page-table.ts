@@ -7,18 +7,21 @@
  */
 
 import { IoasidError, type PhysicalMemoryLike } from '@ioasid/uapi';
-import { FS_A, FS_D, FS_P, FS_PS, FS_RW, FS_TABLE_BITS, FS_US } from '../spec/first-stage.js';
-import { SS_D, SS_PS, SS_R, SS_W } from '../spec/second-stage.js';
-import { TWO32 } from '../spec/fields.js';
+import * as firstStage from '../spec/first-stage.js';
+import * as secondStage from '../spec/second-stage.js';
+import * as fields from '../spec/fields.js';
+
+// Entry bits the map/unmap loops use per entry, bound once as module-local constants (under a
+// module runner that implements import bindings as getters, as vitest's does, every read of an
+// imported name would be a call).
+const { FS_A, FS_D, FS_P, FS_PS, FS_RW, FS_TABLE_BITS, FS_US } = firstStage;
+const { SS_D, SS_PS, SS_R, SS_W } = secondStage;
+const { TWO32 } = fields;
 
 /** The two VT-d page-table formats. */
 export type PageTableFormat = 'first-stage' | 'second-stage';
 
 const LEVEL_PAGES = [1, 1, 512, 262144, 134217728, 68719476736];
-
-function idx(vpn: number, level: number): number {
-  return Math.floor(vpn / LEVEL_PAGES[level]!) % 512;
-}
 
 /** A page table and the frames it uses. */
 export class IoPageTable {
@@ -42,19 +45,19 @@ export class IoPageTable {
     this.root = memory.allocFrame() * 4096;
   }
 
-  private present(lo: number): boolean {
-    return this.format === 'first-stage' ? (lo & FS_P) !== 0 : (lo & (SS_R | SS_W)) !== 0;
+  /** The bits that make an entry present (first stage: P; second stage: R or W). */
+  private get presentBits(): number {
+    return this.format === 'first-stage' ? FS_P : SS_R | SS_W;
   }
 
   private tableLo(pa: number): number {
     return ((pa % TWO32) | (this.format === 'first-stage' ? FS_TABLE_BITS : SS_R | SS_W)) >>> 0;
   }
 
-  private leafLo(pa: number, read: boolean, write: boolean, large: boolean): number {
-    let lo = pa % TWO32;
-    if (this.format === 'first-stage') lo |= FS_P | FS_US | FS_A | (write ? FS_RW | FS_D : 0) | (large ? FS_PS : 0);
-    else lo |= (read ? SS_R : 0) | (write ? SS_W : 0) | (large ? SS_PS : 0);
-    return lo >>> 0;
+  /** The low-dword flag bits of a leaf (the address bits are or-ed in per page). */
+  private leafBits(read: boolean, write: boolean, large: boolean): number {
+    if (this.format === 'first-stage') return FS_P | FS_US | FS_A | (write ? FS_RW | FS_D : 0) | (large ? FS_PS : 0);
+    return (read ? SS_R : 0) | (write ? SS_W : 0) | (large ? SS_PS : 0);
   }
 
   private contiguous(pfns: Uint32Array, at: number, n: number): boolean {
@@ -64,61 +67,94 @@ export class IoPageTable {
   }
 
   /**
+   * The table at `level` that holds the entry for page `v`, walking down from the root and
+   * allocating missing tables (recorded in `newTables` as parent slot, table address).
+   */
+  private tableFor(v: number, level: number, present: number, newTables: number[]): number {
+    const mem = this.memory;
+    const vlo = v >>> 0;
+    const vhi = (v - vlo) / TWO32;
+    let table = this.root;
+    for (let l = this.levels; l > level; l--) {
+      const sh = 9 * (l - 1);
+      const i = sh <= 23 ? (vlo >>> sh) & 511 : sh >= 32 ? (vhi >>> (sh - 32)) & 511 : ((vlo >>> sh) | (vhi << (32 - sh))) & 511;
+      const slot = table + i * 8;
+      const lo = mem.read32At(slot);
+      if ((lo & present) === 0) {
+        const next = mem.allocFrame() * 4096;
+        this.tables++;
+        newTables.push(slot, next);
+        mem.write32At(slot + 4, Math.floor(next / TWO32));
+        mem.write32At(slot, this.tableLo(next));
+        table = next;
+      } else {
+        if ((lo & FS_PS) !== 0) throw new IoasidError('EEXIST', 'iova', `IOVA page 0x${v.toString(16)} is already mapped`);
+        table = (mem.read32At(slot + 4) & 0xfffff) * TWO32 + ((lo & 0xfffff000) >>> 0);
+      }
+    }
+    return table;
+  }
+
+  /**
    * Maps `count` pages from `vpn` to `pfns[0…count)`. All or nothing: on ENOMEM (table
    * allocation) or EEXIST (something already mapped) every leaf written and every table
-   * allocated by this call is removed again.
+   * allocated by this call is removed again. 4 KiB leaves are written a last-level table at a
+   * time (one walk per 512 pages, integer ops per page); 1 GiB and 2 MiB leaves where the
+   * frames are contiguous and aligned and the format allows them.
    */
   map(vpn: number, pfns: Uint32Array, count: number, read: boolean, write: boolean): void {
     const mem = this.memory;
+    const present = this.presentBits;
+    const small = this.leafBits(read, write, false);
+    const large = this.leafBits(read, write, true);
     const newTables: number[] = []; // pairs: parent slot, table address
-    const leaves: number[] = [];
-    let lastRegion = -1;
-    let lastTable = 0;
+    const written: number[] = []; // pairs: first leaf slot, number of consecutive leaf slots
+    let i = 0;
     try {
-      let i = 0;
       while (i < count) {
         const v = vpn + i;
         const pfn = pfns[i]!;
-        let size = 0;
-        if ((this.largePages & 2) !== 0 && v % 262144 === 0 && pfn % 262144 === 0 && count - i >= 262144 && this.contiguous(pfns, i, 262144)) size = 2;
-        else if ((this.largePages & 1) !== 0 && v % 512 === 0 && pfn % 512 === 0 && count - i >= 512 && this.contiguous(pfns, i, 512)) size = 1;
-        let table: number;
-        if (size === 0 && Math.floor(v / 512) === lastRegion) table = lastTable;
-        else {
-          table = this.root;
-          for (let level = this.levels; level > size + 1; level--) {
-            const slot = table + idx(v, level) * 8;
-            const lo = mem.read32At(slot);
-            const hi = mem.read32At(slot + 4);
-            if (!this.present(lo)) {
-              const next = mem.allocFrame() * 4096;
-              this.tables++;
-              newTables.push(slot, next);
-              mem.write32At(slot + 4, Math.floor(next / TWO32));
-              mem.write32At(slot, this.tableLo(next));
-              table = next;
-            } else {
-              if ((lo & FS_PS) !== 0) throw new IoasidError('EEXIST', 'iova', `IOVA page 0x${v.toString(16)} is already mapped`);
-              table = (hi & 0xfffff) * TWO32 + ((lo & 0xfffff000) >>> 0);
-            }
-          }
-          if (size === 0) {
-            lastRegion = Math.floor(v / 512);
-            lastTable = table;
+        const left = count - i;
+        // (v & 511): the low bits of the page number, exact for any v below 2^53
+        if ((v & 511) === 0 && (pfn & 511) === 0 && left >= 512 && (this.largePages & 3) !== 0) {
+          let size = 0;
+          if ((this.largePages & 2) !== 0 && (v & 262143) === 0 && (pfn & 262143) === 0 && left >= 262144 && this.contiguous(pfns, i, 262144)) size = 2;
+          else if ((this.largePages & 1) !== 0 && this.contiguous(pfns, i, 512)) size = 1;
+          if (size > 0) {
+            const table = this.tableFor(v, size + 1, present, newTables);
+            const sh = 9 * size;
+            const slot = table + ((v >>> sh) & 511) * 8; // levels 2 and 3 index bits 9…26: in the low half
+            if ((mem.read32At(slot) & present) !== 0) throw new IoasidError('EEXIST', 'iova', `IOVA page 0x${v.toString(16)} is already mapped`);
+            mem.write32At(slot + 4, pfn >>> 20);
+            mem.write32At(slot, ((pfn << 12) | large) >>> 0);
+            written.push(slot, 1);
+            i += size === 2 ? 262144 : 512;
+            continue;
           }
         }
-        const slot = table + idx(v, size + 1) * 8;
-        if (this.present(mem.read32At(slot))) throw new IoasidError('EEXIST', 'iova', `IOVA page 0x${v.toString(16)} is already mapped`);
-        const pa = pfn * 4096;
-        mem.write32At(slot + 4, Math.floor(pa / TWO32));
-        mem.write32At(slot, this.leafLo(pa, read, write, size > 0));
-        leaves.push(slot);
-        i += LEVEL_PAGES[size + 1]!;
+        // 4 KiB leaves up to the end of this last-level table
+        const table = this.tableFor(v, 1, present, newTables);
+        const first = table + (v & 511) * 8;
+        const n = Math.min(left, 512 - (v & 511));
+        let k = 0;
+        for (; k < n; k++) {
+          const slot = first + k * 8;
+          if ((mem.read32At(slot) & present) !== 0) break;
+          const p = pfns[i + k]!;
+          mem.write32At(slot + 4, p >>> 20); // pa = pfn · 4096: bits 63:32 are pfn >> 20
+          mem.write32At(slot, ((p << 12) | small) >>> 0);
+        }
+        written.push(first, k);
+        if (k < n) throw new IoasidError('EEXIST', 'iova', `IOVA page 0x${(v + k).toString(16)} is already mapped`);
+        i += n;
       }
     } catch (e) {
-      for (const slot of leaves) {
-        mem.write32At(slot, 0);
-        mem.write32At(slot + 4, 0);
+      for (let k = 0; k < written.length; k += 2) {
+        const first = written[k]!;
+        for (let j = 0; j < written[k + 1]!; j++) {
+          mem.write32At(first + j * 8, 0);
+          mem.write32At(first + j * 8 + 4, 0);
+        }
       }
       for (let k = newTables.length - 2; k >= 0; k -= 2) {
         const slot = newTables[k]!;
@@ -142,6 +178,7 @@ export class IoPageTable {
 
   private clear(table: number, level: number, base: number, start: number, end: number, freed: number[]): number {
     const mem = this.memory;
+    const present = this.presentBits;
     const span = LEVEL_PAGES[level]!;
     const first = Math.max(0, Math.floor((start - base) / span));
     const last = Math.min(511, Math.floor((end - 1 - base) / span));
@@ -149,7 +186,7 @@ export class IoPageTable {
     for (let i = first; i <= last; i++) {
       const slot = table + i * 8;
       const lo = mem.read32At(slot);
-      if (!this.present(lo)) continue;
+      if ((lo & present) === 0) continue;
       const entryBase = base + i * span;
       if (level === 1 || (lo & FS_PS) !== 0) {
         mem.write32At(slot, 0);
@@ -189,6 +226,7 @@ export class IoPageTable {
     noClear: boolean,
   ): boolean {
     const mem = this.memory;
+    const present = this.presentBits;
     const span = LEVEL_PAGES[level]!;
     const first = Math.max(0, Math.floor((start - base) / span));
     const last = Math.min(511, Math.floor((end - 1 - base) / span));
@@ -196,7 +234,7 @@ export class IoPageTable {
     for (let i = first; i <= last; i++) {
       const slot = table + i * 8;
       const lo = mem.read32At(slot);
-      if (!this.present(lo)) continue;
+      if ((lo & present) === 0) continue;
       const entryBase = base + i * span;
       if (level === 1 || (lo & SS_PS) !== 0) {
         if ((lo & SS_D) === 0) continue;
@@ -223,10 +261,11 @@ export class IoPageTable {
 
   private free(table: number, level: number): void {
     const mem = this.memory;
+    const present = this.presentBits;
     if (level > 1) {
       for (let i = 0; i < 512; i++) {
         const lo = mem.read32At(table + i * 8);
-        if (!this.present(lo) || (lo & FS_PS) !== 0) continue;
+        if ((lo & present) === 0 || (lo & FS_PS) !== 0) continue;
         this.free((mem.read32At(table + i * 8 + 4) & 0xfffff) * TWO32 + ((lo & 0xfffff000) >>> 0), level - 1);
       }
     }

@@ -47,15 +47,23 @@ export class PagingStructureCache {
     this.cache.clear();
   }
 
-  /** Drops every entry of a DID; with a range, only DID-tagged entries in the range (PASID-tagged ones all). */
-  invalidateDid(did: number, range?: { firstVpn: number; pages: number }): void {
-    if (range === undefined) this.cache.removeDid(did);
-    else this.cache.removeDidRange(did, range.firstVpn, range.pages, REGION_PAGES);
+  /** Drops every entry of a DID. */
+  invalidateDid(did: number): void {
+    this.cache.removeDid(did);
   }
 
-  /** Drops the entries of one tag, or those overlapping a range. */
-  invalidateTag(tag: number, range?: { firstVpn: number; pages: number }): void {
-    if (range === undefined) this.cache.removeTag(tag);
-    else this.cache.removeTagRange(tag, range.firstVpn, range.pages, REGION_PAGES);
+  /** Drops the DID-tagged entries of a DID overlapping `[firstVpn, firstVpn + pages)`, and its PASID-tagged ones. */
+  invalidateDidRange(did: number, firstVpn: number, pages: number): void {
+    this.cache.removeDidRange(did, firstVpn, pages, REGION_PAGES);
+  }
+
+  /** Drops the entries of one tag. */
+  invalidateTag(tag: number): void {
+    this.cache.removeTag(tag);
+  }
+
+  /** Drops the entries of one tag overlapping `[firstVpn, firstVpn + pages)`. */
+  invalidateTagRange(tag: number, firstVpn: number, pages: number): void {
+    this.cache.removeTagRange(tag, firstVpn, pages, REGION_PAGES);
   }
 }

@@ -232,3 +232,72 @@ export function psiAlignedAddress(start: bigint, end: bigint): { addr: bigint; m
   const size = 4096n << BigInt(mask);
   return { addr: (start / size) * size, mask, pages: aligned };
 }
+
+/** 2^32, for splitting page numbers into halves. */
+const TWO32 = 4294967296;
+
+/** The index of the lowest set bit of a non-zero 32-bit value. */
+function lowestBit(x: number): number {
+  return 31 - Math.clz32(x & -x);
+}
+
+/**
+ * {@link psiAlignedAddress} on page numbers given as plain numbers (each below 2^52): the
+ * mask (AM) of the one page-selective invalidation covering pages `[firstPfn, lastPfn]`, with
+ * integer ops on the 32-bit halves and no BigInt (the driver's map/unmap path). The
+ * invalidation then starts at `firstPfn` with its low `mask` bits cleared.
+ */
+export function psiAlignedMask(firstPfn: number, lastPfn: number): number {
+  const pages = lastPfn - firstPfn + 1;
+  let mask = 0;
+  for (let aligned = 1; aligned < pages; aligned *= 2) mask++; // ilog2(roundup_pow_of_two(pages))
+  const pLo = firstPfn >>> 0;
+  const pHi = (firstPfn - pLo) / TWO32;
+  // bitmask & pfn: any of the low `mask` bits of the first page number set?
+  const lowLo = mask >= 32 ? pLo : pLo & ((1 << mask) - 1);
+  const lowHi = mask <= 32 ? 0 : pHi & ((1 << Math.min(mask - 32, 31)) - 1);
+  if (mask === 0 || (lowLo === 0 && lowHi === 0)) return mask;
+  // shared_bits = ~(pfn ^ end_pfn) & ~bitmask (within the 52-bit page-number width)
+  const eLo = lastPfn >>> 0;
+  const eHi = (lastPfn - eLo) / TWO32;
+  let sLo = ~(pLo ^ eLo);
+  let sHi = ~(pHi ^ eHi) & 0xfffff;
+  if (mask >= 32) {
+    sLo = 0;
+    sHi &= ~((1 << (mask - 32)) - 1);
+  } else sLo &= ~((1 << mask) - 1);
+  if (sLo !== 0) return lowestBit(sLo);
+  if (sHi !== 0) return 32 + lowestBit(sHi);
+  return 52;
+}
+
+/**
+ * Writes one descriptor as the four dwords of its meaningful 128 bits (qw0 low, qw0 high, qw1
+ * low, qw1 high) at `out[at…at+4)`: the BigInt-free form the driver's hot invalidations use.
+ */
+export function piotlbWords(out: Uint32Array, at: number, granularity: number, did: number, pasid: number, addrPfn: number, am: number, ih: boolean): void {
+  out[at] = ((did & 0xffff) << 16) | ((granularity & 3) << 4) | QI_EIOTLB_TYPE;
+  out[at + 1] = pasid & 0xfffff;
+  const aLo = addrPfn >>> 0;
+  out[at + 2] = ((aLo << 12) | (ih ? 0x40 : 0) | (am & 0x3f)) >>> 0;
+  out[at + 3] = ((aLo >>> 20) | ((addrPfn - aLo) / TWO32) * 4096) >>> 0;
+}
+
+/** {@link iotlbDescriptor} as four dwords (see {@link piotlbWords}). */
+export function iotlbWords(
+  out: Uint32Array,
+  at: number,
+  granularity: number,
+  did: number,
+  addrPfn: number,
+  am: number,
+  ih: boolean,
+  dr: boolean,
+  dw: boolean,
+): void {
+  out[at] = (((did & 0xffff) << 16) | (dr ? 0x80 : 0) | (dw ? 0x40 : 0) | ((granularity & 3) << 4) | QI_IOTLB_TYPE) >>> 0;
+  out[at + 1] = 0;
+  const aLo = addrPfn >>> 0;
+  out[at + 2] = ((aLo << 12) | (ih ? 0x40 : 0) | (am & 0x3f)) >>> 0;
+  out[at + 3] = ((aLo >>> 20) | ((addrPfn - aLo) / TWO32) * 4096) >>> 0;
+}
