@@ -14,6 +14,7 @@ export type * from './spec/firmware.js';
 export {
   PaprHypervisor,
   SPAPR_PCI_BASE_BUID,
+  DEFAULT_TCE_CACHE_ENTRIES,
   type PaprProfile,
   type PaprPeOptions,
   type PaprHypervisorOptions,

@@ -17,6 +17,8 @@ export interface PaprBackendOptions {
   readonly profile?: PaprProfile;
   /** How the driver creates the 64-bit dynamic window (default: Linux's choice, largest page). */
   readonly ddw?: DdwPolicy;
+  /** TCE cache entries per DMA window (0 or a power of two; default 512). */
+  readonly tceCacheEntries?: number;
 }
 
 /** Options of {@link createPaprSystem}. */
@@ -32,6 +34,7 @@ export function paprBackend(options: PaprBackendOptions = {}): BackendDefinition
         devices: host.endpoints.map((e) => e.name),
         ...(options.pes === undefined ? {} : { pes: options.pes }),
         ...(options.profile === undefined ? {} : { profile: options.profile }),
+        ...(options.tceCacheEntries === undefined ? {} : { tceCacheEntries: options.tceCacheEntries }),
       });
       const driver = new PaprDriver({
         firmware: hv,
@@ -42,7 +45,7 @@ export function paprBackend(options: PaprBackendOptions = {}): BackendDefinition
       return {
         driver,
         hardware: hv,
-        dma: (endpoint, request) => hv.dma({ ...request, device: endpoint.name }),
+        dma: (endpoint, request) => hv.dmaFrom(endpoint.name, request),
       };
     },
   };

@@ -2,13 +2,16 @@
  * A paging domain on PAPR: the mappings of one IOAS for one PE, expressed in that PE's DMA
  * windows. The domain keeps its mappings (as the virtio-iommu and pseries drivers keep their
  * own trees) and writes them into the TCE tables only while it is the PE's active domain, so
- * that a detached device finds nothing but "page fault" TCEs.
+ * that a detached device finds nothing but "page fault" TCEs. Map and unmap cost does not grow
+ * with the number of live mappings: mappings are found by IOVA in a hash map and overlaps
+ * by a per-window bitmap of the TCEs in use.
  */
 
 import { IoasidError, type DriverDomain, type InvalidateEntry, type IovaRange } from '@ioasid/uapi';
 import { H_SUCCESS } from '../spec/hcall.js';
 import { tcePermFromProt } from '../spec/tce.js';
 import type { DriverPe, PeDomain } from './driver-pe.js';
+import { EntrySet } from './entry-set.js';
 import { hcallError, type DriverWindow, type TceOps } from './tce-ops.js';
 
 const PAGE = 4096n;
@@ -18,6 +21,8 @@ interface Mapping {
   readonly iova: bigint;
   readonly length: bigint;
   readonly win: DriverWindow;
+  /** The window's index in the PE's windows. */
+  readonly slot: number;
   /** First TCE index. */
   readonly first: number;
   /** First 4 KiB frame of each IOMMU page. */
@@ -40,6 +45,8 @@ export class PaprDomain implements DriverDomain, PeDomain {
   readonly pe: DriverPe;
   private readonly ops: TceOps;
   private readonly mappings = new Map<bigint, Mapping>();
+  /** The TCEs the mappings hold, per window (same order as `pe.windows`). */
+  private readonly used: EntrySet[];
   private freed = false;
 
   /** @param pe - the PE @param ops - the TCE hcall issuer */
@@ -48,6 +55,7 @@ export class PaprDomain implements DriverDomain, PeDomain {
     this.ops = ops;
     this.pageSizes = [...new Set(pe.windows.map((w) => 1n << BigInt(w.pageShift)))].sort((a, b) => (a < b ? -1 : 1));
     this.apertures = pe.windows.map((w) => ({ start: w.start, last: w.last }));
+    this.used = pe.windows.map(() => new EntrySet());
   }
 
   private get active(): boolean {
@@ -64,42 +72,56 @@ export class PaprDomain implements DriverDomain, PeDomain {
     if (perm === 0) throw new IoasidError('EINVAL', 'prot', 'a TCE needs read or write permission (00 is a page fault)');
     const length = BigInt(count) * PAGE;
     const last = iova + length - 1n;
-    const win = this.pe.windows.find((w) => w.start <= iova && last <= w.last);
+    const windows = this.pe.windows;
+    let slot = 0;
+    while (slot < windows.length && !(windows[slot]!.start <= iova && last <= windows[slot]!.last)) slot++;
+    const win = windows[slot];
     if (win === undefined) {
-      const list = this.pe.windows.map((w) => `[${hex(w.start)}, ${hex(w.last)}]`).join(', ');
+      const list = windows.map((w) => `[${hex(w.start)}, ${hex(w.last)}]`).join(', ');
       throw new IoasidError('EINVAL', 'iova', `[${hex(iova)}, ${hex(last)}] is not inside one DMA window of ${this.pe.label}: ${list}`);
     }
     const ratio = 2 ** (win.pageShift - 12);
-    const pageSize = 1n << BigInt(win.pageShift);
-    if ((iova - win.start) % pageSize !== 0n || count % ratio !== 0) {
+    const shift = BigInt(win.pageShift);
+    const pageSize = 1n << shift;
+    const rel = iova - win.start;
+    if ((rel & (pageSize - 1n)) !== 0n || count % ratio !== 0) {
       throw new IoasidError('EINVAL', 'iova', `window LIOBN 0x${win.liobn.toString(16)} maps ${pageSize / 1024n} KiB pages: [${hex(iova)}, ${hex(last)}] is not made of whole pages`);
     }
-    for (const m of this.mappings.values()) {
-      if (m.iova <= last && iova < m.iova + m.length) {
-        throw new IoasidError('EEXIST', 'iova', `[${hex(iova)}, ${hex(last)}] overlaps the mapping at ${hex(m.iova)}`);
-      }
-    }
+    const first = Number(rel >> shift);
     const npages = count / ratio;
-    const tcePfns = new Uint32Array(npages);
-    for (let j = 0; j < npages; j++) {
-      const base = pfns[j * ratio]!;
-      if (base % ratio !== 0) {
-        throw new IoasidError('EINVAL', 'pfns', `frame 0x${base.toString(16)} is not aligned to the window's ${pageSize / 1024n} KiB page`);
-      }
-      for (let k = 1; k < ratio; k++) {
-        if (pfns[j * ratio + k] !== base + k) {
-          throw new IoasidError('EINVAL', 'pfns', `the frames of IOMMU page ${j} are not contiguous (a ${pageSize / 1024n} KiB TCE maps one real page)`);
+    const used = this.used[slot]!;
+    if (used.any(first, npages)) {
+      // Rare: name the mapping in the way (a scan, on the error path only).
+      for (const m of this.mappings.values()) {
+        if (m.iova <= last && iova < m.iova + m.length) {
+          throw new IoasidError('EEXIST', 'iova', `[${hex(iova)}, ${hex(last)}] overlaps the mapping at ${hex(m.iova)}`);
         }
       }
-      tcePfns[j] = base;
     }
-    const first = Number((iova - win.start) >> BigInt(win.pageShift));
-    const m: Mapping = { iova, length, win, first, pfns: tcePfns, perm };
+    let tcePfns: Uint32Array;
+    if (ratio === 1) tcePfns = pfns.slice(0, count);
+    else {
+      tcePfns = new Uint32Array(npages);
+      for (let j = 0; j < npages; j++) {
+        const base = pfns[j * ratio]!;
+        if (base % ratio !== 0) {
+          throw new IoasidError('EINVAL', 'pfns', `frame 0x${base.toString(16)} is not aligned to the window's ${pageSize / 1024n} KiB page`);
+        }
+        for (let k = 1; k < ratio; k++) {
+          if (pfns[j * ratio + k] !== base + k) {
+            throw new IoasidError('EINVAL', 'pfns', `the frames of IOMMU page ${j} are not contiguous (a ${pageSize / 1024n} KiB TCE maps one real page)`);
+          }
+        }
+        tcePfns[j] = base;
+      }
+    }
+    const m: Mapping = { iova, length, win, slot, first, pfns: tcePfns, perm };
     if (this.active) {
       const ret = this.ops.put(win, first, tcePfns, npages, perm);
       if (ret !== H_SUCCESS) throw hcallError(ret, 'iova', `mapping ${hex(iova)}`);
     }
     this.mappings.set(iova, m);
+    used.add(first, npages);
   }
 
   /** Unmaps exactly one earlier map call and clears its TCEs. */
@@ -113,6 +135,7 @@ export class PaprDomain implements DriverDomain, PeDomain {
       if (ret !== H_SUCCESS) throw hcallError(ret, 'iova', `unmapping ${hex(iova)}`);
     }
     this.mappings.delete(iova);
+    this.used[m.slot]!.delete(m.first, m.pfns.length);
   }
 
   /** PAPR domains are kernel-managed: no user invalidation. */
@@ -139,6 +162,7 @@ export class PaprDomain implements DriverDomain, PeDomain {
       this.pe.attached.clear();
     }
     this.mappings.clear();
+    for (const u of this.used) u.clear();
     this.freed = true;
   }
 

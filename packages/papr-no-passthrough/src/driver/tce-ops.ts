@@ -18,7 +18,9 @@ import {
 import { TCE_ENTRY_SIZE, bswap32 } from '../spec/tce.js';
 import type { PaprFirmware } from '../spec/firmware.js';
 
-const TWO20 = 1048576;
+/** The TCE list being built: big-endian bytes, and host-order words over them. */
+const list8 = new Uint8Array(TCE_LIST_MAX * TCE_ENTRY_SIZE);
+const list32 = new Uint32Array(list8.buffer);
 
 /** A DMA window as the driver knows it (from `ibm,dma-window` or `ibm,create-pe-dma-window`). */
 export interface DriverWindow {
@@ -64,10 +66,10 @@ export class TceOps {
       } else {
         for (let i = 0; i < n; i++) {
           const pfn = pfns[done + i]!;
-          const at = this.listPage + i * TCE_ENTRY_SIZE;
-          this.memory.write32At(at, bswap32(Math.floor(pfn / TWO20)));
-          this.memory.write32At(at + 4, bswap32((((pfn % TWO20) << 12) | perm) >>> 0));
+          list32[2 * i] = bswap32(pfn >>> 20);
+          list32[2 * i + 1] = bswap32(((pfn << 12) | perm) >>> 0);
         }
+        this.memory.writeFrom(this.listPage, list8, 0, n * TCE_ENTRY_SIZE);
         ret = this.firmware.hcall(H_PUT_TCE_INDIRECT, BigInt(win.liobn), ioba, BigInt(this.listPage), BigInt(n)).ret;
       }
       if (ret !== H_SUCCESS) {

@@ -60,7 +60,7 @@ export function createPeDmaWindow(ctx: RtasContext, args: readonly (number | big
   const start = pe.activeWindows().length === 0 ? DEFAULT_WINDOW_START : DDW_WINDOW_START;
   let table: TceTable;
   try {
-    table = TceTable.allocate(ctx.memory, pciLiobn(pe.index, slot), start, 1n << BigInt(windowShift), pageShift);
+    table = TceTable.allocate(ctx.memory, pciLiobn(pe.index, slot), start, 1n << BigInt(windowShift), pageShift, ctx.tceCacheEntries);
   } catch {
     return status(RTAS_HARDWARE_ERROR);
   }

@@ -4,7 +4,7 @@
  * a third-party driver drives it by hcalls and RTAS alone; every call returns synchronously.
  */
 
-import { IoasidError, type DmaResult, type PhysicalMemoryLike } from '@ioasid/uapi';
+import { IoasidError, type DmaRequest, type DmaResult, type PhysicalMemoryLike } from '@ioasid/uapi';
 import { parsePciName } from '@ioasid/core';
 import type { HcallResult } from '../spec/hcall.js';
 import {
@@ -78,7 +78,15 @@ export interface PaprHypervisorOptions {
   readonly profile?: PaprProfile;
   /** The PHB's BUID (default QEMU's 0x800000020000000). */
   readonly buid?: bigint;
+  /**
+   * Entries of the PHB's TCE cache per DMA window: direct-mapped, a power of two, 0 for none
+   * (default {@link DEFAULT_TCE_CACHE_ENTRIES}).
+   */
+  readonly tceCacheEntries?: number;
 }
+
+/** The default size of a window's TCE cache. */
+export const DEFAULT_TCE_CACHE_ENTRIES = 512;
 
 /** A DMA window as {@link PaprHypervisor.liobns} reports it. */
 export interface PaprWindowInfo {
@@ -118,18 +126,28 @@ export class PaprHypervisor implements PaprFirmware {
   readonly memory: PhysicalMemoryLike;
   /** The platform profile. */
   readonly profile: PaprProfile;
+  /** TCE cache entries per window (0: no cache). */
+  readonly tceCacheEntries: number;
   private readonly pes: PartitionableEndpoint[] = [];
   private readonly byDevice = new Map<string, PartitionableEndpoint>();
   private readonly defaults = new WeakMap<PartitionableEndpoint, TceTable>();
   private readonly bars = new Map<string, Map<number, number>>();
   private readonly tceCtx: TceHcallContext;
   private readonly rtasCtx: RtasContext;
+  /** The function of the last DMA and its PE (a stream of DMAs from one function skips the lookup). */
+  private lastDevice: string | undefined;
+  private lastPe: PartitionableEndpoint | undefined;
 
   /** @param options - memory, PEs, profile */
   constructor(options: PaprHypervisorOptions) {
     this.memory = options.memory;
     this.profile = options.profile ?? 'papr';
     this.buid = options.buid ?? SPAPR_PCI_BASE_BUID;
+    const cacheEntries = options.tceCacheEntries ?? DEFAULT_TCE_CACHE_ENTRIES;
+    if (!Number.isInteger(cacheEntries) || cacheEntries < 0 || (cacheEntries & (cacheEntries - 1)) !== 0 || cacheEntries > 1 << 20) {
+      throw new IoasidError('EINVAL', 'tceCacheEntries', 'the TCE cache size is 0 or a power of two up to 2^20');
+    }
+    this.tceCacheEntries = cacheEntries;
     const groups: PaprPeOptions[] = [...(options.pes ?? [])];
     const named = new Set(groups.flatMap((g) => g.devices));
     for (const d of options.devices ?? []) if (!named.has(d)) groups.push({ devices: [d] });
@@ -173,6 +191,7 @@ export class PaprHypervisor implements PaprFirmware {
     this.rtasCtx = {
       memory: this.memory,
       buid: this.buid,
+      tceCacheEntries: this.tceCacheEntries,
       peAt: (ca, hi, lo) => (hi === bHi && lo === bLo ? this.pes.find((p) => p.configAddrs.has(ca)) : undefined),
       windowOf: (liobn) => this.windowOf(liobn),
       newDefaultWindow: (pe) => this.newDefaultWindow(pe),
@@ -191,16 +210,33 @@ export class PaprHypervisor implements PaprFirmware {
   }
 
   private newDefaultWindow(pe: PartitionableEndpoint): TceTable {
-    const t = TceTable.allocate(this.memory, pciLiobn(pe.index, 0), DEFAULT_WINDOW_START, pe.config.defaultWindowSize, DEFAULT_WINDOW_PAGE_SHIFT);
+    const t = TceTable.allocate(
+      this.memory,
+      pciLiobn(pe.index, 0),
+      DEFAULT_WINDOW_START,
+      pe.config.defaultWindowSize,
+      DEFAULT_WINDOW_PAGE_SHIFT,
+      this.tceCacheEntries,
+    );
     pe.windows[0] = t;
     this.defaults.set(pe, t);
     return t;
   }
 
+  /**
+   * The window a LIOBN names. Its PE is found from the LIOBN's index field (bits 8–30, see
+   * {@link pciLiobn}) without a scan, unless the PHB has so many PEs that the field wraps.
+   */
   private windowOf(liobn: number): { pe: PartitionableEndpoint; slot: number; table: TceTable } | undefined {
-    for (const pe of this.pes) {
+    const pe = this.pes[(liobn >>> 8) & 0x7fffff];
+    if (pe !== undefined) {
       const slot = pe.windows.findIndex((w) => w?.liobn === liobn);
       if (slot >= 0) return { pe, slot, table: pe.windows[slot]! };
+    }
+    if (this.pes.length <= 0x800000) return undefined;
+    for (const p of this.pes) {
+      const slot = p.windows.findIndex((w) => w?.liobn === liobn);
+      if (slot >= 0) return { pe: p, slot, table: p.windows[slot]! };
     }
     return undefined;
   }
@@ -255,14 +291,35 @@ export class PaprHypervisor implements PaprFirmware {
 
   /** A DMA from a function: `{ ok, data }`, or `{ ok: false, fault }` with the PE's freeze state. Never throws. */
   dma(request: PaprDmaRequest): DmaResult {
-    const pe = this.byDevice.get(request.device);
-    if (pe === undefined) {
-      return {
-        ok: false,
-        fault: { class: 'blocked', name: 'no PE: the function is not on this PHB', code: 0, iova: request.iova, record: { device: request.device } },
-      };
+    return this.dmaFrom(request.device, request);
+  }
+
+  /**
+   * A DMA from the function named `device` (what {@link dma} does, without a request object
+   * that names the device: the system's endpoints call this once per DMA).
+   */
+  dmaFrom(device: string, request: DmaRequest): DmaResult {
+    let pe = this.lastPe;
+    if (device !== this.lastDevice) {
+      pe = this.byDevice.get(device);
+      if (pe === undefined) {
+        return {
+          ok: false,
+          fault: { class: 'blocked', name: 'no PE: the function is not on this PHB', code: 0, iova: request.iova, record: { device } },
+        };
+      }
+      this.lastDevice = device;
+      this.lastPe = pe;
     }
-    return phbDma(this.memory, pe, request);
+    return phbDma(this.memory, pe!, device, request);
+  }
+
+  /**
+   * Empties the PHB's translation caches (every window's TCE cache): the next DMA through each
+   * window fetches its TCE from the table in memory.
+   */
+  flushCaches(): void {
+    for (const pe of this.pes) for (const w of pe.windows) w?.flush();
   }
 
   /**

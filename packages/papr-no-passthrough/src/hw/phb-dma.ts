@@ -3,7 +3,8 @@
  * the real page. A DMA outside every window, through a "page fault" TCE, or against the TCE's
  * direction freezes the whole PE (EEH state 2) and is recorded; while the PE is not in state 0
  * every DMA fails. All pages are translated before any byte moves, so a failed DMA transfers
- * nothing. No BigInt on the success path: the IOVA is split into 32-bit halves once.
+ * nothing. No BigInt on the success path: the IOVA is split into 32-bit halves once (and not
+ * again while a stream repeats it), and the TCE is read as two 32-bit words.
  */
 
 import type { DmaFault, DmaRequest, DmaResult, FaultClass, PhysicalMemoryLike } from '@ioasid/uapi';
@@ -17,7 +18,7 @@ import {
   PAPR_FROZEN_NAMES,
 } from '../spec/dma-error.js';
 import { EEH_PE_STATE_NORMAL, EEH_PE_STATE_STOPPED_IO_DMA } from '../spec/rtas.js';
-import { TCE_ENTRY_SIZE, TCE_PCI_READ, TCE_PCI_WRITE } from '../spec/tce.js';
+import { TCE_ENTRY_SIZE, TCE_PCI_READ, TCE_PCI_WRITE, TCE_PERM_MASK, bswap32 } from '../spec/tce.js';
 import type { PartitionableEndpoint } from './pe.js';
 import type { TceTable } from './tce-table.js';
 
@@ -31,19 +32,14 @@ const CLASS_OF: Readonly<Record<number, FaultClass>> = {
   [PAPR_DMA_ERR_MEMORY]: 'external-abort',
 };
 
-/** A DMA as the PHB sees it: the request plus the function that issued it. */
-export interface PhbDmaRequest extends DmaRequest {
-  /** The issuing function (`DDDD:BB:DD.F`). */
-  readonly device: string;
-}
-
 function failed(fault: DmaFault): DmaResult {
   return { ok: false, fault };
 }
 
 function freeze(
   pe: PartitionableEndpoint,
-  req: PhbDmaRequest,
+  device: string,
+  req: DmaRequest,
   code: number,
   at: number,
   window: TceTable | undefined,
@@ -52,7 +48,7 @@ function freeze(
 ): DmaResult {
   const iova = BigInt.asUintN(64, req.iova + BigInt(at));
   const name = PAPR_DMA_ERROR_NAMES[code]!;
-  const rec = { code, name, device: req.device, iova, write: req.write, liobn: window?.liobn, tceIndex, tce };
+  const rec = { code, name, device, iova, write: req.write, liobn: window?.liobn, tceIndex, tce };
   pe.freezes.push(rec);
   pe.state = EEH_PE_STATE_STOPPED_IO_DMA;
   return failed({
@@ -64,8 +60,26 @@ function freeze(
   });
 }
 
-/** Carries one DMA of a PE's function through the PHB. Never throws. */
-export function phbDma(memory: PhysicalMemoryLike, pe: PartitionableEndpoint, req: PhbDmaRequest): DmaResult {
+/** The last IOVA split into 32-bit halves: a DMA stream that repeats an address skips the BigInt work. */
+let splitIova: bigint | undefined;
+let splitHi = 0;
+let splitLo = 0;
+
+function split(iova: bigint): void {
+  if (iova === splitIova) return;
+  const v = BigInt.asUintN(64, iova);
+  splitHi = Number(v >> 32n);
+  splitLo = Number(v & 0xffffffffn);
+  splitIova = iova;
+}
+
+/**
+ * Carries one DMA of a PE's function through the PHB. Never throws. The success path works on
+ * the IOVA's 32-bit halves and reads each TCE as two 32-bit words: no BigInt (but the IOVA's
+ * split when it changes), no float division, nothing allocated but the result. Fault records
+ * are built on the fault path only.
+ */
+export function phbDma(memory: PhysicalMemoryLike, pe: PartitionableEndpoint, device: string, req: DmaRequest): DmaResult {
   if (req.pasid !== undefined) {
     // The PHB has no PASID support: a PASID-prefixed request is refused (not a translation error, no freeze).
     return failed({
@@ -73,81 +87,90 @@ export function phbDma(memory: PhysicalMemoryLike, pe: PartitionableEndpoint, re
       name: 'PASID prefix not supported (PAPR has no PASID)',
       code: 0,
       iova: req.iova,
-      record: { device: req.device, configAddr: pe.configAddr, peState: pe.state, pasid: req.pasid },
+      record: { device, configAddr: pe.configAddr, peState: pe.state, pasid: req.pasid },
     });
   }
+  const write = req.write;
   if (pe.state !== EEH_PE_STATE_NORMAL) {
     return failed({
       class: 'frozen',
       name: PAPR_FROZEN_NAMES[pe.state] ?? `EEH: PE state ${pe.state}`,
       code: pe.state,
       iova: req.iova,
-      record: { device: req.device, configAddr: pe.configAddr, peState: pe.state, frozen: true, write: req.write },
+      record: { device, configAddr: pe.configAddr, peState: pe.state, frozen: true, write },
     });
   }
-  const length = req.write ? (req.data?.length ?? 0) : req.size;
+  const data = req.data;
+  const length = write ? (data?.length ?? 0) : req.size;
   if (!(length >= 0) || !Number.isInteger(length)) {
     return failed({ class: 'bad-config', name: 'malformed DMA length', code: 0, iova: req.iova, record: { length } });
   }
   if (length === 0) return { ok: true, data: new Uint8Array(0) };
-  const iova = BigInt.asUintN(64, req.iova);
-  const hi = Number(iova >> 32n);
-  const lo = Number(iova & 0xffffffffn);
+  split(req.iova);
+  const hi = splitHi;
+  const lo = splitLo;
 
   let window: TceTable | undefined;
   let off = -1;
-  for (const w of pe.windows) {
+  const windows = pe.windows;
+  for (let i = 0; i < windows.length; i++) {
+    const w = windows[i];
     if (w === undefined) continue;
-    const o = w.offsetOf(hi, lo);
-    if (o >= 0) {
+    const o = (hi - w.startHi) * TWO32 + (lo - w.startLo);
+    if (o >= 0 && o < w.sizeNumber) {
       window = w;
       off = o;
       break;
     }
   }
-  if (window === undefined) return freeze(pe, req, PAPR_DMA_ERR_NO_WINDOW, 0, undefined, undefined, undefined);
+  if (window === undefined) return freeze(pe, device, req, PAPR_DMA_ERR_NO_WINDOW, 0, undefined, undefined, undefined);
 
-  const need = req.write ? TCE_PCI_WRITE : TCE_PCI_READ;
+  const need = write ? TCE_PCI_WRITE : TCE_PCI_READ;
   const pageSize = window.pageSize;
+  const index = Math.floor(off * window.pageInv);
+  const inPage = off - index * pageSize;
+  if (inPage + length <= pageSize && off + length <= window.sizeNumber) {
+    // One IOMMU page: the common case, without the segment lists.
+    let real = window.pageOf(memory, index, need) + inPage;
+    if (!(real >= inPage && memory.contains(real, length))) {
+      const r = slowTranslate(memory, pe, device, req, window, index, inPage, length, need, 0);
+      if (typeof r !== 'number') return r;
+      real = r;
+    }
+    if (write) {
+      memory.writeFrom(real, data!, 0, length);
+      return { ok: true, data: new Uint8Array(0) };
+    }
+    const out = new Uint8Array(length);
+    memory.readInto(real, out, 0, length);
+    return { ok: true, data: out };
+  }
+
+  // All pages are translated before any byte moves, so a failed DMA transfers nothing.
   const segAddr: number[] = [];
   const segLen: number[] = [];
-  const words = new Uint32Array(2);
   let pos = 0;
   while (pos < length) {
     const o = off + pos;
-    if (o >= window.sizeNumber) return freeze(pe, req, PAPR_DMA_ERR_NO_WINDOW, pos, undefined, undefined, undefined);
-    const index = Math.floor(o / pageSize);
-    const inPage = o - index * pageSize;
-    const n = Math.min(pageSize - inPage, length - pos);
-    const entryAddr = window.table + index * TCE_ENTRY_SIZE;
-    if (!memory.contains(entryAddr, TCE_ENTRY_SIZE)) {
-      return freeze(pe, req, PAPR_DMA_ERR_MEMORY, pos, window, index, undefined);
-    }
-    window.read(memory, index, words);
-    const tHi = words[0]!;
-    const tLo = words[1]!;
-    const perm = tLo & 3;
-    if ((perm & need) === 0) {
-      const tce = (BigInt(tHi) << 32n) | BigInt(tLo);
-      const code = perm === 0 ? PAPR_DMA_ERR_INVALID_TCE : req.write ? PAPR_DMA_ERR_WRITE_PROTECTED : PAPR_DMA_ERR_READ_PROTECTED;
-      return freeze(pe, req, code, pos, window, index, tce);
-    }
-    // QEMU masks the TCE to the window's page size (translate: `tce & ~(page_mask)`).
-    const addr = tHi * TWO32 + ((tLo & ~0xfff) >>> 0);
-    const real = addr - (addr % pageSize) + inPage;
-    if (!memory.contains(real, n)) {
-      return freeze(pe, req, PAPR_DMA_ERR_MEMORY, pos, window, index, (BigInt(tHi) << 32n) | BigInt(tLo));
+    if (o >= window.sizeNumber) return freeze(pe, device, req, PAPR_DMA_ERR_NO_WINDOW, pos, undefined, undefined, undefined);
+    const i = Math.floor(o * window.pageInv);
+    const at = o - i * pageSize;
+    const n = Math.min(pageSize - at, length - pos);
+    let real = window.pageOf(memory, i, need) + at;
+    if (!(real >= at && memory.contains(real, n))) {
+      const r = slowTranslate(memory, pe, device, req, window, i, at, n, need, pos);
+      if (typeof r !== 'number') return r;
+      real = r;
     }
     segAddr.push(real);
     segLen.push(n);
     pos += n;
   }
 
-  if (req.write) {
-    const data = req.data!;
+  if (write) {
     let done = 0;
     for (let i = 0; i < segAddr.length; i++) {
-      memory.writeFrom(segAddr[i]!, data, done, segLen[i]!);
+      memory.writeFrom(segAddr[i]!, data!, done, segLen[i]!);
       done += segLen[i]!;
     }
     return { ok: true, data: new Uint8Array(0) };
@@ -159,4 +182,37 @@ export function phbDma(memory: PhysicalMemoryLike, pe: PartitionableEndpoint, re
     done += segLen[i]!;
   }
   return { ok: true, data: out };
+}
+
+/**
+ * The slow path of a translation the fast path refused: drops the TCE from the cache and
+ * fetches it from the table again. The real address when the table's TCE allows the access
+ * after all (the cache was stale), or the fault, with the PE frozen and the freeze recorded.
+ */
+function slowTranslate(
+  memory: PhysicalMemoryLike,
+  pe: PartitionableEndpoint,
+  device: string,
+  req: DmaRequest,
+  window: TceTable,
+  index: number,
+  inPage: number,
+  n: number,
+  need: number,
+  pos: number,
+): number | DmaResult {
+  window.invalidate(index);
+  const entryAddr = window.table + index * TCE_ENTRY_SIZE;
+  if (!memory.contains(entryAddr, TCE_ENTRY_SIZE)) return freeze(pe, device, req, PAPR_DMA_ERR_MEMORY, pos, window, index, undefined);
+  const tHi = bswap32(memory.read32At(entryAddr));
+  const tLo = bswap32(memory.read32At(entryAddr + 4));
+  const tce = (BigInt(tHi) << 32n) | BigInt(tLo);
+  const perm = tLo & TCE_PERM_MASK;
+  if ((perm & need) === 0) {
+    const code = perm === 0 ? PAPR_DMA_ERR_INVALID_TCE : req.write ? PAPR_DMA_ERR_WRITE_PROTECTED : PAPR_DMA_ERR_READ_PROTECTED;
+    return freeze(pe, device, req, code, pos, window, index, tce);
+  }
+  // QEMU masks the TCE to the window's page size (translate: `tce & ~(page_mask)`).
+  const real = ((tHi & window.rpnMaskHi) >>> 0) * TWO32 + ((tLo & window.rpnMaskLo) >>> 0) + inPage;
+  return memory.contains(real, n) ? real : freeze(pe, device, req, PAPR_DMA_ERR_MEMORY, pos, window, index, tce);
 }

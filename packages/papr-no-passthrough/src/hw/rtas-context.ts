@@ -10,6 +10,8 @@ export interface RtasContext {
   readonly memory: PhysicalMemoryLike;
   /** The PHB's BUID. */
   readonly buid: bigint;
+  /** TCE cache entries of a new window. */
+  readonly tceCacheEntries: number;
   /** The PE a (config_addr, BUID hi, BUID lo) triple names. */
   peAt(configAddr: number, buidHi: number, buidLo: number): PartitionableEndpoint | undefined;
   /** The PE and window slot a LIOBN names. */

@@ -25,6 +25,9 @@ import { TCE_ENTRY_SIZE, TCE_PERM_MASK, bswap32 } from '../spec/tce.js';
 import type { TceTable } from './tce-table.js';
 
 const TWO32 = 4294967296;
+/** The TCE list of an H_PUT_TCE_INDIRECT as read from memory: big-endian bytes, and host-order words over them. */
+const list8 = new Uint8Array(TCE_LIST_MAX * TCE_ENTRY_SIZE);
+const list32 = new Uint32Array(list8.buffer);
 
 /** What the TCE hcalls need from the hypervisor. */
 export interface TceHcallContext {
@@ -40,7 +43,14 @@ export interface TceHcallContext {
   readonly qemuQuirks: boolean;
 }
 
-const ok = (values: readonly bigint[] = []): HcallResult => ({ ret: H_SUCCESS, values });
+/** LoPAR: a LIOBN with the top bit set selects the multi-table option. */
+const MULTI_TABLE_LIOBN = 1n << 63n;
+const LIST_MAX_N = BigInt(TCE_LIST_MAX);
+const LIST_ALIGN_MASK_N = BigInt(TCE_LIST_ALIGN - 1);
+const NO_VALUES: readonly bigint[] = Object.freeze([]);
+const SUCCESS: HcallResult = Object.freeze({ ret: H_SUCCESS, values: NO_VALUES });
+
+const ok = (values?: readonly bigint[]): HcallResult => (values === undefined ? SUCCESS : { ret: H_SUCCESS, values });
 const err = (ret: number): HcallResult => ({ ret, values: [] });
 
 /**
@@ -50,9 +60,7 @@ const err = (ret: number): HcallResult => ({ ret, values: [] });
  * outside the partition" → H_PARAMETER).
  */
 function tceValid(ctx: TceHcallContext, t: TceTable, hi: number, lo: number): boolean {
-  const lowMask = t.pageShift >= 32 ? 0xffffffff : 2 ** t.pageShift - 1;
-  if ((lo & lowMask & ~TCE_PERM_MASK) !== 0) return false;
-  if (t.pageShift > 32 && (hi & (2 ** (t.pageShift - 32) - 1)) !== 0) return false;
+  if ((lo & t.reservedLo) !== 0 || (hi & t.reservedHi) !== 0) return false;
   if ((lo & TCE_PERM_MASK) === 0) return true;
   const addr = hi * TWO32 + ((lo & ~0xfff) >>> 0);
   return ctx.memory.contains(addr, t.pageSize);
@@ -60,9 +68,9 @@ function tceValid(ctx: TceHcallContext, t: TceTable, hi: number, lo: number): bo
 
 /** Resolves the IOBA to a TCE index: −1 if misaligned (without the QEMU quirk) or outside the window. */
 function ibaIndex(ctx: TceHcallContext, t: TceTable, ioba: bigint): number {
-  const mask = (1n << BigInt(t.pageShift)) - 1n;
-  if (!ctx.qemuQuirks && (ioba & mask) !== 0n) return -1;
-  return t.indexOf(ioba & ~mask);
+  const mask = t.pageMaskN;
+  if ((ioba & mask) === 0n) return t.indexOf(ioba);
+  return ctx.qemuQuirks ? t.indexOf(ioba & ~mask) : -1;
 }
 
 function hGetTce(ctx: TceHcallContext, liobn: bigint, ioba: bigint): HcallResult {
@@ -96,36 +104,35 @@ function hPutTce(ctx: TceHcallContext, liobn: bigint, ioba: bigint, tce: bigint)
 function hStuffTce(ctx: TceHcallContext, liobn: bigint, ioba: bigint, tce: bigint, count: bigint): HcallResult {
   const t = ctx.table(liobn);
   if (t === undefined) return err(H_PARAMETER);
-  if (!ctx.qemuQuirks && count > BigInt(TCE_LIST_MAX)) return err(H_P4);
+  if (!ctx.qemuQuirks && count > LIST_MAX_N) return err(H_P4);
   const index = ibaIndex(ctx, t, ioba);
   if (index < 0 || count > BigInt(t.entries - index)) return err(H_PARAMETER);
   const hi = Number((tce >> 32n) & 0xffffffffn);
   const lo = Number(tce & 0xffffffffn);
   if (!tceValid(ctx, t, hi, lo)) return err(H_PARAMETER);
-  const n = Number(count);
-  for (let i = 0; i < n; i++) t.write(ctx.memory, index + i, hi, lo);
+  t.fill(ctx.memory, index, Number(count), hi, lo);
   return ok();
 }
 
 function hPutTceIndirect(ctx: TceHcallContext, liobn: bigint, ioba: bigint, list: bigint, count: bigint): HcallResult {
   // LoPAR: a negative LIOBN selects the multi-table option, which this platform does not enable.
-  if (liobn >= 1n << 63n) return err(H_FUNCTION);
+  if (liobn >= MULTI_TABLE_LIOBN) return err(H_FUNCTION);
   const t = ctx.table(liobn);
   if (t === undefined) return err(H_PARAMETER);
-  if (count > BigInt(TCE_LIST_MAX)) return err(H_PARAMETER);
+  if (count > LIST_MAX_N) return err(H_PARAMETER);
   const n = Number(count);
-  if (list % BigInt(TCE_LIST_ALIGN) !== 0n || list >= ctx.memory.size) return err(H_PARAMETER);
+  if ((list & LIST_ALIGN_MASK_N) !== 0n || list >= ctx.memory.size) return err(H_PARAMETER);
   const listAddr = Number(list);
   if (!ctx.memory.contains(listAddr, n * TCE_ENTRY_SIZE)) return err(H_PARAMETER);
   const index = ibaIndex(ctx, t, ioba);
   if (index < 0 || n > t.entries - index) return err(H_PARAMETER);
-  const words = new Uint32Array(2 * n);
+  const memory = ctx.memory;
+  memory.readInto(listAddr, list8, 0, n * TCE_ENTRY_SIZE);
   for (let i = 0; i < n; i++) {
-    words[2 * i] = bswap32(ctx.memory.read32At(listAddr + i * TCE_ENTRY_SIZE));
-    words[2 * i + 1] = bswap32(ctx.memory.read32At(listAddr + i * TCE_ENTRY_SIZE + 4));
-    if (!tceValid(ctx, t, words[2 * i]!, words[2 * i + 1]!)) return err(H_PARAMETER);
+    if (!tceValid(ctx, t, bswap32(list32[2 * i]!), bswap32(list32[2 * i + 1]!))) return err(H_PARAMETER);
   }
-  for (let i = 0; i < n; i++) t.write(ctx.memory, index + i, words[2 * i]!, words[2 * i + 1]!);
+  // The list holds the TCEs in table order already (big-endian): one copy stores them all.
+  t.writeBytes(memory, index, list8, n);
   return ok();
 }
 

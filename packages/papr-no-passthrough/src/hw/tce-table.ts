@@ -1,13 +1,23 @@
 /**
- * One DMA window: a TCE table in memory named by a LIOBN. Entries are big-endian 64-bit
- * words, read and written as two 32-bit halves (no BigInt on the DMA path).
+ * One DMA window: a TCE table in memory named by a LIOBN, and the PHB's TCE cache for it.
+ * Entries are big-endian 64-bit words, read and written as two 32-bit halves (no BigInt on
+ * the DMA path). The cache is direct-mapped (tag = TCE index + 1, in typed arrays) and holds
+ * valid TCEs only; every store through {@link TceTable.write} — the TCE hcalls' only way to
+ * the table — invalidates the entry it replaces, as the hypervisor kills a PHB's TCE cache
+ * entries on H_PUT_TCE. A store to the table's memory that bypasses the hypervisor is not
+ * seen by a cached entry until {@link TceTable.flush}, as on hardware.
  */
 
 import type { PhysicalMemoryLike } from '@ioasid/uapi';
-import { TCE_ENTRY_SIZE, bswap32 } from '../spec/tce.js';
+import { TCE_ENTRY_SIZE, TCE_PERM_MASK, bswap32 } from '../spec/tce.js';
 
 const TWO32 = 4294967296;
 const PAGE = 4096;
+/** TCEs per bulk store (one 4 KiB page of them). */
+const BULK = 512;
+/** Scratch for bulk stores: `BULK` big-endian TCEs, as bytes and as host-order words. */
+const bulk8 = new Uint8Array(BULK * TCE_ENTRY_SIZE);
+const bulk32 = new Uint32Array(bulk8.buffer);
 
 /** A DMA window and its TCE table. */
 export class TceTable {
@@ -31,10 +41,32 @@ export class TceTable {
   readonly sizeNumber: number;
   /** IOMMU page size in bytes, as a number. */
   readonly pageSize: number;
+  /** The page-offset mask `2^pageShift − 1` as a bigint (hcall path). */
+  readonly pageMaskN: bigint;
+  private readonly shiftN: bigint;
+  private readonly endN: bigint;
+  /** 1 / pageSize (exact: a power of two), so the DMA path multiplies instead of dividing. */
+  readonly pageInv: number;
+  /** Mask of a TCE's high word that keeps the real page number (bits 63..pageShift). */
+  readonly rpnMaskHi: number;
+  /** Mask of a TCE's low word that keeps the real page number (bits 31..max(12, pageShift)). */
+  readonly rpnMaskLo: number;
+  /** Bits of a TCE's low word that must be zero: below the page, above the permission field. */
+  readonly reservedLo: number;
+  /** Bits of a TCE's high word that must be zero (pages above 4 GiB). */
+  readonly reservedHi: number;
   private readonly tablePfn: number;
   private readonly tableFrames: number;
+  /** TCE cache entries − 1 (a power of two minus one), or −1: no cache. */
+  private readonly cacheMask: number;
+  /** Cache tags (TCE index + 1; 0 = empty), made on the first fill. */
+  private cacheTag: Float64Array | undefined;
+  /** Cached real page addresses. */
+  private cachePage: Float64Array | undefined;
+  /** Cached permission fields (01, 10, 11). */
+  private cachePerm: Uint8Array | undefined;
 
-  private constructor(liobn: number, start: bigint, size: bigint, pageShift: number, pfn: number, frames: number) {
+  private constructor(liobn: number, start: bigint, size: bigint, pageShift: number, pfn: number, frames: number, cacheEntries: number) {
     this.liobn = liobn;
     this.start = start;
     this.size = size;
@@ -47,14 +79,27 @@ export class TceTable {
     this.startLo = Number(start & 0xffffffffn);
     this.sizeNumber = Number(size);
     this.pageSize = 2 ** pageShift;
+    this.pageInv = 1 / this.pageSize;
+    this.shiftN = BigInt(pageShift);
+    this.pageMaskN = (1n << this.shiftN) - 1n;
+    this.endN = start + size;
+    // QEMU masks the TCE to the window's page size (translate: `tce & ~(page_mask)`).
+    this.rpnMaskLo = pageShift >= 32 ? 0 : (~(2 ** pageShift - 1) & ~0xfff) >>> 0;
+    this.rpnMaskHi = pageShift <= 32 ? 0xffffffff : ~(2 ** (pageShift - 32) - 1) >>> 0;
+    this.reservedLo = ((pageShift >= 32 ? 0xffffffff : 2 ** pageShift - 1) & ~TCE_PERM_MASK) >>> 0;
+    this.reservedHi = pageShift > 32 ? 2 ** (pageShift - 32) - 1 : 0;
+    this.cacheMask = cacheEntries - 1;
   }
 
-  /** Allocates a zeroed (all "page fault") table for a window; throws ENOMEM when memory fails. */
-  static allocate(memory: PhysicalMemoryLike, liobn: number, start: bigint, size: bigint, pageShift: number): TceTable {
+  /**
+   * Allocates a zeroed (all "page fault") table for a window, with a TCE cache of
+   * `cacheEntries` (0 or a power of two); throws ENOMEM when memory fails.
+   */
+  static allocate(memory: PhysicalMemoryLike, liobn: number, start: bigint, size: bigint, pageShift: number, cacheEntries: number): TceTable {
     const entries = Number(size >> BigInt(pageShift));
     const frames = Math.max(1, Math.ceil((entries * TCE_ENTRY_SIZE) / PAGE));
     const pfn = memory.allocFrames(frames);
-    return new TceTable(liobn, start, size, pageShift, pfn, frames);
+    return new TceTable(liobn, start, size, pageShift, pfn, frames, cacheEntries);
   }
 
   /** Frees the table's frames. */
@@ -64,8 +109,8 @@ export class TceTable {
 
   /** The TCE index of a bus address, or −1 outside the window (BigInt: hcall path). */
   indexOf(ioba: bigint): number {
-    if (ioba < this.start || ioba >= this.start + this.size) return -1;
-    return Number((ioba - this.start) >> BigInt(this.pageShift));
+    if (ioba < this.start || ioba >= this.endN) return -1;
+    return Number((ioba - this.start) >> this.shiftN);
   }
 
   /** Byte offset of `[hi:lo]` into the window, or −1 outside it (no BigInt: DMA path). */
@@ -81,11 +126,85 @@ export class TceTable {
     out[1] = bswap32(memory.read32At(addr + 4));
   }
 
-  /** Writes entry `index` from its high and low words (stored big-endian). */
+  /** Writes entry `index` from its high and low words (stored big-endian); its cached copy is dropped. */
   write(memory: PhysicalMemoryLike, index: number, hi: number, lo: number): void {
     const addr = this.table + index * TCE_ENTRY_SIZE;
     memory.write32At(addr, bswap32(hi >>> 0));
     memory.write32At(addr + 4, bswap32(lo >>> 0));
+    this.invalidate(index);
+  }
+
+  /**
+   * Stores `n` TCEs from entry `index`, given as their big-endian bytes (`bytes[0, 8n)`), in
+   * one copy; their cached copies are dropped.
+   */
+  writeBytes(memory: PhysicalMemoryLike, index: number, bytes: Uint8Array, n: number): void {
+    memory.writeFrom(this.table + index * TCE_ENTRY_SIZE, bytes, 0, n * TCE_ENTRY_SIZE);
+    this.invalidateRange(index, n);
+  }
+
+  /** Stores the TCE `[hi, lo]` into `n` entries from `index`, a page of entries per copy; their cached copies are dropped. */
+  fill(memory: PhysicalMemoryLike, index: number, n: number, hi: number, lo: number): void {
+    const bh = bswap32(hi >>> 0);
+    const bl = bswap32(lo >>> 0);
+    const m = Math.min(n, BULK);
+    for (let i = 0; i < m; i++) {
+      bulk32[2 * i] = bh;
+      bulk32[2 * i + 1] = bl;
+    }
+    for (let done = 0; done < n; done += BULK) {
+      memory.writeFrom(this.table + (index + done) * TCE_ENTRY_SIZE, bulk8, 0, Math.min(BULK, n - done) * TCE_ENTRY_SIZE);
+    }
+    this.invalidateRange(index, n);
+  }
+
+  /**
+   * The real page address TCE `index` gives to an access needing permission `need` (1 read,
+   * 2 write), or −1 when it does not (a page-fault TCE, the wrong direction, a table outside
+   * memory): from the TCE cache, or fetched from the table and cached. No allocation, no BigInt.
+   */
+  pageOf(memory: PhysicalMemoryLike, index: number, need: number): number {
+    const i = index & this.cacheMask;
+    const tag = this.cacheTag;
+    if (tag !== undefined && tag[i] === index + 1) return (this.cachePerm![i]! & need) !== 0 ? this.cachePage![i]! : -1;
+    const addr = this.table + index * TCE_ENTRY_SIZE;
+    if (!memory.contains(addr, TCE_ENTRY_SIZE)) return -1;
+    const lo = bswap32(memory.read32At(addr + 4));
+    const perm = lo & TCE_PERM_MASK;
+    if (perm === 0) return -1;
+    const page = ((bswap32(memory.read32At(addr)) & this.rpnMaskHi) >>> 0) * TWO32 + ((lo & this.rpnMaskLo) >>> 0);
+    if (this.cacheMask >= 0) {
+      if (tag === undefined) {
+        const n = this.cacheMask + 1;
+        this.cacheTag = new Float64Array(n);
+        this.cachePage = new Float64Array(n);
+        this.cachePerm = new Uint8Array(n);
+      }
+      this.cacheTag![i] = index + 1;
+      this.cachePage![i] = page;
+      this.cachePerm![i] = perm;
+    }
+    return (perm & need) !== 0 ? page : -1;
+  }
+
+  /** Drops TCE `index` from the cache. */
+  invalidate(index: number): void {
+    const tag = this.cacheTag;
+    if (tag === undefined) return;
+    const i = index & this.cacheMask;
+    if (tag[i] === index + 1) tag[i] = 0;
+  }
+
+  /** Drops TCEs `[index, index + n)` from the cache (all of it when `n` covers the cache). */
+  invalidateRange(index: number, n: number): void {
+    if (this.cacheTag === undefined) return;
+    if (n > this.cacheMask) this.flush();
+    else for (let i = 0; i < n; i++) this.invalidate(index + i);
+  }
+
+  /** Empties the TCE cache. */
+  flush(): void {
+    this.cacheTag?.fill(0);
   }
 
   /** Reads entry `index` as a bigint (hcall path). */
