@@ -20,10 +20,10 @@ describe('differential: random uAPI sequences against the reference model, on ev
   for (const backend of BACKENDS) {
     it(`${backend.id}: every operation answers as the model says, every probe reads what the model says`, () => {
       fc.assert(
-        fc.property(opsArb(runs(25, 60)), (ops) => {
+        fc.property(opsArb(runs(20, 60)), (ops) => {
           runSequence(backend, ops);
         }),
-        fcParams(`differential ${backend.id}`, 30, 600),
+        fcParams(`differential ${backend.id}`, 20, 600),
       );
     });
   }

@@ -169,7 +169,24 @@ export interface Region {
   readonly end: number;
 }
 
-/** The recorded changes that fall outside every region. */
+/** True when `[start, end)` lies inside the union of `regions`. */
+export function covered(regions: readonly Region[], start: number, end: number): boolean {
+  let next = start;
+  for (const r of [...regions].sort((a, b) => a.start - b.start)) {
+    if (r.end <= next) continue;
+    if (r.start > next) return false;
+    next = r.end;
+    if (next >= end) return true;
+  }
+  return next >= end;
+}
+
+/** The recorded changes not covered by the regions (only the bytes that changed count). */
 export function writesOutside(mem: WatchedMemory, regions: readonly Region[]): WriteRecord[] {
-  return mem.changes().filter((w) => !regions.some((r) => w.addr >= r.start && w.addr + w.length <= r.end));
+  return mem.changes().filter((w) => {
+    for (let i = 0; i < w.length; i++) {
+      if (w.before[i] !== w.after[i] && !covered(regions, w.addr + i, w.addr + i + 1)) return true;
+    }
+    return false;
+  });
 }
