@@ -23,6 +23,22 @@ describe('EntrySet', () => {
     expect(s.any(0, 2 ** 41)).toBe(false);
   });
 
+  it('keeps a few empty chunks for reuse and sweeps them once they are the majority', () => {
+    const s = new EntrySet();
+    s.add(0, 1);
+    for (let i = 1; i <= 1000; i++) {
+      s.add(i * 4096, 1);
+      s.delete(i * 4096, 1);
+    }
+    expect(s.chunkCount).toBeLessThanOrEqual(66);
+    expect(s.any(4096, 1000 * 4096)).toBe(false);
+    for (let i = 1; i <= 1000; i++) s.add(i * 4096 + 7, 1);
+    for (let i = 1; i <= 1000; i++) s.delete(i * 4096 + 7, 1);
+    expect(s.chunkCount).toBeLessThanOrEqual(66);
+    expect(s.any(0, 1)).toBe(true);
+    expect(s.any(1, 2 ** 30)).toBe(false);
+  });
+
   it('refuses to delete what it does not hold', () => {
     expect(() => {
       new EntrySet().delete(5, 1);

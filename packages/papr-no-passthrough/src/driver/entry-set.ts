@@ -1,13 +1,16 @@
 /**
  * Which TCEs of one DMA window a domain's mappings hold: a sparse bitmap in chunks of 4096
- * entries (512 bytes each, made on first use and dropped when empty), so that a map checks
- * for overlap in time proportional to its own length, not to the number of live mappings.
+ * entries (512 bytes each, made on first use; empty ones are kept for reuse and swept once
+ * they outnumber the others), so that a map checks for overlap in time proportional to its own
+ * length, not to the number of live mappings.
  */
 
 /** Entries per chunk (a power of two). */
 const CHUNK = 4096;
 /** 32-bit words of bits per chunk; one more word counts the chunk's set bits. */
 const WORDS = CHUNK / 32;
+/** Empty chunks kept before a sweep is considered. */
+const KEEP_EMPTY = 64;
 
 /** The mask of bits `[from, to]` (inclusive, 0..31) of a 32-bit word. */
 function bits(from: number, to: number): number {
@@ -17,6 +20,8 @@ function bits(from: number, to: number): number {
 /** A set of TCE indices (0 ≤ index < 2^52). */
 export class EntrySet {
   private readonly chunks = new Map<number, Uint32Array>();
+  /** Chunks with no bit set. */
+  private empty = 0;
 
   /**
    * True when some index of `[first, first + count)` is in the set. Costs the smaller of the
@@ -64,6 +69,7 @@ export class EntrySet {
   /** Empties the set. */
   clear(): void {
     this.chunks.clear();
+    this.empty = 0;
   }
 
   private update(first: number, count: number, add: boolean): void {
@@ -76,7 +82,9 @@ export class EntrySet {
       if (c === undefined) {
         if (!add) throw new Error(`EntrySet: entries ${i}..${stop - 1} are not in the set`);
         this.chunks.set(key, (c = new Uint32Array(WORDS + 1)));
+        this.empty++;
       }
+      if (add && c[WORDS] === 0) this.empty--;
       const a = i - base;
       const b = stop - base - 1;
       const wa = a >>> 5;
@@ -85,9 +93,20 @@ export class EntrySet {
         const m = bits(w === wa ? a & 31 : 0, w === wb ? b & 31 : 31);
         c[w] = add ? c[w]! | m : c[w]! & ~m;
       }
-      const n = (c[WORDS]! += add ? stop - i : i - stop);
-      if (n === 0) this.chunks.delete(key);
+      if ((c[WORDS]! += add ? stop - i : i - stop) === 0) this.empty++;
       i = stop;
     }
+    if (this.empty > KEEP_EMPTY && this.empty * 2 > this.chunks.size) this.sweep();
+  }
+
+  /** Drops the empty chunks (amortised: it runs after at least half the chunks emptied). */
+  private sweep(): void {
+    for (const [key, c] of this.chunks) if (c[WORDS] === 0) this.chunks.delete(key);
+    this.empty = 0;
+  }
+
+  /** Chunks held (for tests). */
+  get chunkCount(): number {
+    return this.chunks.size;
   }
 }

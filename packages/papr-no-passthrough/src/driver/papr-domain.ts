@@ -7,6 +7,14 @@
  * by a per-window bitmap of the TCEs in use.
  */
 
+/**
+ * Unmapped IOVAs stay in the map as `undefined` until they outnumber the live ones (and at
+ * least this many), then the map is rebuilt: V8's Map slows down in proportion to its size
+ * when one key is deleted and set again and again (the deleted entries pile up in its bucket
+ * until the next rehash), which a map/unmap loop at one IOVA does.
+ */
+const KEEP_UNMAPPED = 1024;
+
 import { IoasidError, type DriverDomain, type InvalidateEntry, type IovaRange } from '@ioasid/uapi';
 import { H_SUCCESS } from '../spec/hcall.js';
 import { tcePermFromProt } from '../spec/tce.js';
@@ -44,7 +52,9 @@ export class PaprDomain implements DriverDomain, PeDomain {
   /** The PE the domain is for. */
   readonly pe: DriverPe;
   private readonly ops: TceOps;
-  private readonly mappings = new Map<bigint, Mapping>();
+  private mappings = new Map<bigint, Mapping | undefined>();
+  /** Entries of `mappings` that are `undefined` (unmapped). */
+  private unmapped = 0;
   /** The TCEs the mappings hold, per window (same order as `pe.windows`). */
   private readonly used: EntrySet[];
   private freed = false;
@@ -56,6 +66,13 @@ export class PaprDomain implements DriverDomain, PeDomain {
     this.pageSizes = [...new Set(pe.windows.map((w) => 1n << BigInt(w.pageShift)))].sort((a, b) => (a < b ? -1 : 1));
     this.apertures = pe.windows.map((w) => ({ start: w.start, last: w.last }));
     this.used = pe.windows.map(() => new EntrySet());
+  }
+
+  /** The live mappings, oldest first. */
+  private live(): Mapping[] {
+    const out: Mapping[] = [];
+    for (const m of this.mappings.values()) if (m !== undefined) out.push(m);
+    return out;
   }
 
   private get active(): boolean {
@@ -92,7 +109,7 @@ export class PaprDomain implements DriverDomain, PeDomain {
     const used = this.used[slot]!;
     if (used.any(first, npages)) {
       // Rare: name the mapping in the way (a scan, on the error path only).
-      for (const m of this.mappings.values()) {
+      for (const m of this.live()) {
         if (m.iova <= last && iova < m.iova + m.length) {
           throw new IoasidError('EEXIST', 'iova', `[${hex(iova)}, ${hex(last)}] overlaps the mapping at ${hex(m.iova)}`);
         }
@@ -120,6 +137,7 @@ export class PaprDomain implements DriverDomain, PeDomain {
       const ret = this.ops.put(win, first, tcePfns, npages, perm);
       if (ret !== H_SUCCESS) throw hcallError(ret, 'iova', `mapping ${hex(iova)}`);
     }
+    if (this.mappings.has(iova)) this.unmapped--;
     this.mappings.set(iova, m);
     used.add(first, npages);
   }
@@ -134,8 +152,12 @@ export class PaprDomain implements DriverDomain, PeDomain {
       const ret = this.ops.clear(m.win, m.first, m.pfns.length);
       if (ret !== H_SUCCESS) throw hcallError(ret, 'iova', `unmapping ${hex(iova)}`);
     }
-    this.mappings.delete(iova);
+    this.mappings.set(iova, undefined);
     this.used[m.slot]!.delete(m.first, m.pfns.length);
+    if (++this.unmapped > KEEP_UNMAPPED && this.unmapped * 2 > this.mappings.size) {
+      this.mappings = new Map(this.live().map((x) => [x.iova, x]));
+      this.unmapped = 0;
+    }
   }
 
   /** PAPR domains are kernel-managed: no user invalidation. */
@@ -162,6 +184,7 @@ export class PaprDomain implements DriverDomain, PeDomain {
       this.pe.attached.clear();
     }
     this.mappings.clear();
+    this.unmapped = 0;
     for (const u of this.used) u.clear();
     this.freed = true;
   }
@@ -174,7 +197,7 @@ export class PaprDomain implements DriverDomain, PeDomain {
   /** Writes every mapping into the tables; on failure clears what it wrote and throws. */
   program(): void {
     const done: Mapping[] = [];
-    for (const m of this.mappings.values()) {
+    for (const m of this.live()) {
       const ret = this.ops.put(m.win, m.first, m.pfns, m.pfns.length, m.perm);
       if (ret !== H_SUCCESS) {
         for (const d of done) this.ops.clear(d.win, d.first, d.pfns.length);
@@ -186,7 +209,7 @@ export class PaprDomain implements DriverDomain, PeDomain {
 
   /** Clears every mapping from the tables. */
   unprogram(): void {
-    for (const m of this.mappings.values()) {
+    for (const m of this.live()) {
       const ret = this.ops.clear(m.win, m.first, m.pfns.length);
       if (ret !== H_SUCCESS) throw hcallError(ret, 'domain', `clearing the mapping at ${hex(m.iova)}`);
     }
