@@ -262,6 +262,10 @@ describe('contract: getInfo', () => {
     expectNoChange(w, () => w.ctx.bindDevice(`${DEV_B}/mdev0`), 'EOPNOTSUPP', { argument: 'name' });
     // the RID works as usual
     w.ctx.attach(dev, ioas);
+    // and detaching a PASID, which cannot be attached here, succeeds and changes nothing
+    const before = snapshot(w);
+    w.ctx.detach(dev, { pasid: 1 });
+    expect(snapshot(w)).toEqual(before);
   });
 });
 

@@ -763,7 +763,9 @@ export class Context implements IoasidContext {
     this.generation++;
     this.live();
     const dev = this.deviceOf(devId);
-    if (options.pasid !== undefined) this.checkPasid(dev, options.pasid);
+    // Contract: detaching a PASID that is not attached succeeds and changes nothing — on a
+    // device without PASIDs no PASID can be attached, so that is every PASID.
+    if (options.pasid !== undefined && dev.info.pasidBits !== 0) this.checkPasid(dev, options.pasid);
     const key = options.pasid ?? RID;
     if (dev.attached.has(key)) this.detachKey(dev, key);
   }
