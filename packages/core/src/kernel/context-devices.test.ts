@@ -247,6 +247,18 @@ describe('contract: getInfo', () => {
     expect(w.ctx.attach(dev, ioas, { pasid: 'auto' }).pasid).toBe(1);
   });
 
+  it('§2.5 a device that cannot track dirty pages cannot be attached to a HWPT allocated with dirty tracking (EINVAL)', () => {
+    const w = world([DEV_A, DEV_B], { info: (ep) => (ep.name === DEV_B ? { dirtyTracking: false } : {}) });
+    const a = w.ctx.bindDevice(DEV_A);
+    const b = w.ctx.bindDevice(DEV_B);
+    const ioas = w.ctx.allocIoas();
+    const hwpt = w.ctx.allocHwpt(a, { parent: ioas, flags: { dirtyTracking: true } });
+    expect(w.ctx.attach(a, hwpt).hwpt).toBe(hwpt);
+    expectNoChange(w, () => w.ctx.attach(b, hwpt), 'EINVAL', { argument: 'target' });
+    // attaching the same device to the IOAS itself gets an auto HWPT without tracking
+    expect(w.ctx.attach(b, ioas).hwpt).not.toBe(hwpt);
+  });
+
   it('contract: without PASIDs, allocPasid, attach with a PASID and bindSva are EOPNOTSUPP', () => {
     const w = world([DEV_A, { name: DEV_B, mdevs: 1 }], { pasidBits: 0 });
     const dev = w.ctx.bindDevice(DEV_A);

@@ -680,6 +680,10 @@ export class Context implements IoasidContext {
         if (hwpt.type === 'paging' && wirePasid !== undefined && dev.endpoint.kind !== 'mdev' && !hwpt.pasidFlag && !hwpt.auto) {
           throw new IoasidError('EINVAL', 'target', `HWPT ${hwpt.id} was not allocated with the PASID flag`);
         }
+        if (hwpt.dirtyTracking && !dev.info.dirtyTracking) {
+          // iommufd: a HWPT allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING enforces it on attach
+          throw new IoasidError('EINVAL', 'target', `HWPT ${hwpt.id} tracks dirty pages and ${dev.endpoint.name} cannot`);
+        }
         const why = sys.driver.attachConflict(dev.rid, hwpt.domain, wirePasid);
         if (why !== undefined) throw new IoasidError('EINVAL', 'target', why);
         if (hwpt.ioas) this.checkIovaFit(hwpt.ioas, dev, hwpt.domain);
