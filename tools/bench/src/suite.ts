@@ -24,6 +24,7 @@ export interface Result {
 }
 
 const DEV = '0000:00:02.0';
+const DEVICES = [DEV, '0000:00:03.0'];
 const GiB = 1n << 30n;
 
 function row(backend: string, metric: string, f: { opsPerSec: number; nsPerOp: number }, note?: string): Result {
@@ -75,7 +76,7 @@ interface Setup {
 }
 
 function setup(b: BenchBackend): Setup {
-  const system = b.create([DEV]);
+  const system = b.create(DEVICES);
   const proc = system.createProcess();
   const ctx = system.open(proc);
   const ioas = ctx.allocIoas();
@@ -156,6 +157,30 @@ export async function benchBackend(b: BenchBackend, options: { readonly quick: b
     });
     const tableBytes = (s.system.memory.framesInUse - before) * 4096;
     out.push({ ...row(name, 'map.huge', f, `1 GiB map: ${tableBytes} bytes of new table frames (4 KiB leaves would need 2 MiB)`), value: tableBytes, unit: 'table bytes' });
+    s.ctx.close();
+  }
+  // --- dirty bitmap read-and-clear of 1 GiB of 4 KiB mappings
+  {
+    const s = setup(b);
+    const dev = s.ctx.bindDevice('0000:00:03.0');
+    if (s.ctx.getInfo(dev).dirtyTracking) {
+      const hwpt = s.ctx.allocHwpt(dev, { parent: s.ioas, flags: { dirtyTracking: true } });
+      s.ctx.attach(dev, hwpt);
+      const buf = s.proc.mmap(GiB + 0x1000n);
+      // offset by one page so that no 2 MiB block fits: 262144 4 KiB leaves
+      const iova = s.base + 0x1000n;
+      const chunk = 16n << 20n;
+      for (let off = 0n; off < GiB; off += chunk) s.ctx.mapDma(s.ioas, { iova: iova + off, vaddr: buf + 0x1000n + off, length: chunk });
+      s.ctx.setDirtyTracking(hwpt, true);
+      const ep = s.system.device('0000:00:03.0');
+      const one = Uint8Array.of(1);
+      const dirty = () => {
+        for (let p = 0; p < 262144; p += 64) ep.dma({ iova: iova + BigInt(p) * 4096n, size: 0, write: true, data: one });
+      };
+      dirty();
+      const f = timeOnce(1, () => s.ctx.readDirtyBitmap(hwpt, { iova, length: GiB, pageSize: 4096n }));
+      out.push(row(name, 'dirty.read', f, 'GET_DIRTY_BITMAP read-and-clear of 1 GiB of 4 KiB mappings (4096 of 262144 pages dirty); ns per bitmap read'));
+    }
     s.ctx.close();
   }
   // --- map/unmap cost against live mappings, and memory per mapping
