@@ -32,8 +32,10 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('destroyHwpt' as const), c: small(1), slot: small(1) }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('nestAlloc' as const), k: small(1) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('nestFree' as const), k: small(1) }) },
-  { weight: 6, arbitrary: fc.record({ t: fc.constant('s1map' as const), k: small(1), g: small(15), tgt: small(31), w: fc.boolean() }) },
+  { weight: 6, arbitrary: fc.record({ t: fc.constant('s1map' as const), k: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constant(1) }), g: small(15), tgt: small(31), w: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('s1unmap' as const), k: small(1), g: small(15) }) },
+  // a device onto a nested HWPT (target 4/5), with or without PASID
+  { weight: 3, arbitrary: fc.record({ t: fc.constant('attach' as const), d: small(2), tgt: fc.constantFrom(4, 4, 5), p: fc.constantFrom(0, 0, 1, 4) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('bindSva' as const), d: small(4) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('unbindSva' as const), d: small(4) }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('munmap' as const), c: small(1), v: small(63) }) },

@@ -1043,6 +1043,11 @@ export const OPENING: readonly Op[] = [
   { t: 'map', c: 0, io: 0, a: 0, s: 0, n: 2, v: 0, w: true },
   { t: 'map', c: 0, io: 1, a: 0, s: 2, n: 1, v: 8, w: false },
   { t: 'map', c: 1, io: 0, a: 0, s: 0, n: 2, v: 0, w: true },
+  // hardware nesting, where the backend has it: a nested HWPT with a few stage-1 entries
+  { t: 'nestAlloc', k: 0 },
+  { t: 's1map', k: 0, g: 0, tgt: 0, w: true },
+  { t: 's1map', k: 0, g: 1, tgt: 16, w: true },
+  { t: 's1map', k: 0, g: 2, tgt: 3, w: false },
 ];
 
 /** Summed coverage of the sequences run in this worker, per backend (for `IOASID_FUZZ_COVERAGE=1`). */

@@ -696,7 +696,9 @@ export class Model {
   detach(ctx: ModelCtx, dev: ModelDev, pasid: number | undefined): Prediction<void> {
     if (ctx.closed) return fail('EBADF', 'the context is closed');
     if (dev.owner !== ctx) return fail('ENOENT', 'the device is not bound to this context');
-    if (pasid !== undefined) {
+    // detaching a PASID that is not attached succeeds and changes nothing — on a device without
+    // PASIDs that is every PASID (the uAPI contract), so only a PASID-capable device checks range
+    if (pasid !== undefined && dev.info.pasidBits !== 0) {
       const e = this.checkPasid(dev, pasid);
       if (e !== undefined) return fail(e, 'bad PASID');
     }
