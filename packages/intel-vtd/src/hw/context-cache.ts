@@ -1,19 +1,42 @@
 /**
  * The context cache: decoded context entries by source id (root and context entries are
  * fetched together). Stale until a context-cache invalidation covers the source id.
+ *
+ * Records are kept per source id and refilled in place on a miss; a record is live while its
+ * generation equals the cache's, so a global invalidation is O(1) and a refill allocates
+ * nothing.
  */
 
 import type { ScalableContextEntry } from '../spec/context-entry.js';
-import type { TranslationConfig } from './translation-config.js';
+import { TranslationConfig } from './translation-config.js';
 
-/** A cached context: scalable-mode entry, or the legacy entry's translation configuration. */
-export type CachedContext =
-  | { readonly legacy: false; readonly entry: ScalableContextEntry }
-  | { readonly legacy: true; readonly config: TranslationConfig };
+/** A cached context: a scalable-mode entry, or a legacy entry's translation configuration. */
+export class CachedContext {
+  /** Generation the record was filled in. */
+  gen = 0;
+  /** A legacy-mode context (`config`) rather than a scalable-mode one (`entry`). */
+  legacy = false;
+  /** Scalable mode: the decoded context entry. */
+  readonly entry: { -readonly [K in keyof ScalableContextEntry]: ScalableContextEntry[K] } = {
+    present: false,
+    fpd: false,
+    dte: false,
+    paside: false,
+    pre: false,
+    pdts: 0,
+    pasidDirPtr: 0,
+    ridPasid: 0,
+    ridPriv: false,
+  };
+  /** Legacy mode: the translation configuration. */
+  readonly config = new TranslationConfig();
+}
 
 /** The context cache. */
 export class ContextCache {
-  private readonly entries = new Map<number, CachedContext>();
+  private readonly records = new Map<number, CachedContext>();
+  private gen = 1;
+  private live = 0;
   /** Bumped by every change, so that a copy of a lookup's result knows when it may be stale. */
   version = 0;
 
@@ -22,30 +45,48 @@ export class ContextCache {
 
   /** Entries held. */
   get size(): number {
-    return this.entries.size;
+    return this.live;
   }
 
   /** The cached context of a source id. */
   lookup(sid: number): CachedContext | undefined {
-    return this.entries.get(sid);
+    const r = this.records.get(sid);
+    return r !== undefined && r.gen === this.gen ? r : undefined;
   }
 
-  /** Caches a context. */
+  /** The record to fetch `sid`'s context into (not live until {@link insert}; call after a missed lookup). */
+  record(sid: number): CachedContext {
+    let r = this.records.get(sid);
+    if (r === undefined) this.records.set(sid, (r = new CachedContext()));
+    return r;
+  }
+
+  /** Makes a record filled for `sid` live. */
   insert(sid: number, ctx: CachedContext): void {
-    if (this.entries.size >= this.capacity) this.entries.clear();
-    this.entries.set(sid, ctx);
+    if (this.live >= this.capacity) this.invalidateAll();
+    if (this.records.get(sid) !== ctx) this.records.set(sid, ctx);
+    ctx.gen = this.gen;
+    this.live++;
     this.version++;
   }
 
   /** Global invalidation. */
   invalidateAll(): void {
-    this.entries.clear();
+    this.gen++;
+    this.live = 0;
     this.version++;
+    if (this.records.size > 4 * this.capacity) this.records.clear(); // do not keep records of every source id ever seen
+  }
+
+  private drop(r: CachedContext): void {
+    if (r.gen !== this.gen) return;
+    r.gen = 0;
+    this.live--;
   }
 
   /** Domain-selective: legacy entries of the DID; scalable-mode entries carry no DID, so all of them. */
   invalidateDomain(did: number): void {
-    for (const [sid, c] of this.entries) if (!c.legacy || c.config.did === did) this.entries.delete(sid);
+    for (const r of this.records.values()) if (!r.legacy || r.config.did === did) this.drop(r);
     this.version++;
   }
 
@@ -56,7 +97,7 @@ export class ContextCache {
   invalidateDevice(sid: number, fm: number): (other: number) => boolean {
     const mask = fm === 0 ? 0 : fm === 1 ? 4 : fm === 2 ? 6 : 7;
     const match = (other: number) => (other & ~mask) === (sid & ~mask);
-    for (const key of this.entries.keys()) if (match(key)) this.entries.delete(key);
+    for (const [key, r] of this.records) if (match(key)) this.drop(r);
     this.version++;
     return match;
   }

@@ -2,15 +2,20 @@
  * The PASID cache: validated PASID-table entries by (source id, PASID), tagged with the entry's
  * DID. Stale until a PASID-cache invalidation (or a context-cache invalidation of the device)
  * covers it.
+ *
+ * Records are kept per (source id, PASID) and refilled in place on a miss; a record is live
+ * while its generation equals the cache's (O(1) global invalidation, no allocation per fetch).
  */
 
-import type { TranslationConfig } from './translation-config.js';
+import { TranslationConfig } from './translation-config.js';
 
 const SPAN = 1048576; // 2^20 PASIDs per source id
 
 /** The PASID cache. */
 export class PasidCache {
-  private readonly entries = new Map<number, TranslationConfig>();
+  private readonly records = new Map<number, TranslationConfig>();
+  private gen = 1;
+  private live = 0;
   /** Bumped by every change, so that a copy of a lookup's result knows when it may be stale. */
   version = 0;
 
@@ -19,42 +24,62 @@ export class PasidCache {
 
   /** Entries held. */
   get size(): number {
-    return this.entries.size;
+    return this.live;
   }
 
   /** The cached configuration of (sid, pasid). */
   lookup(sid: number, pasid: number): TranslationConfig | undefined {
-    return this.entries.get(sid * SPAN + pasid);
+    const r = this.records.get(sid * SPAN + pasid);
+    return r !== undefined && r.gen === this.gen ? r : undefined;
   }
 
-  /** Caches a configuration. */
+  /** The record to fetch (sid, pasid)'s entry into (not live until {@link insert}; call after a missed lookup). */
+  record(sid: number, pasid: number): TranslationConfig {
+    const key = sid * SPAN + pasid;
+    let r = this.records.get(key);
+    if (r === undefined) this.records.set(key, (r = new TranslationConfig()));
+    return r;
+  }
+
+  /** Makes a record filled for (sid, pasid) live. */
   insert(sid: number, pasid: number, config: TranslationConfig): void {
-    if (this.entries.size >= this.capacity) this.entries.clear();
-    this.entries.set(sid * SPAN + pasid, config);
+    if (this.live >= this.capacity) this.invalidateAll();
+    const key = sid * SPAN + pasid;
+    if (this.records.get(key) !== config) this.records.set(key, config);
+    config.gen = this.gen;
+    this.live++;
     this.version++;
   }
 
   /** Global invalidation. */
   invalidateAll(): void {
-    this.entries.clear();
+    this.gen++;
+    this.live = 0;
     this.version++;
+    if (this.records.size > 4 * this.capacity) this.records.clear(); // do not keep records of every PASID ever seen
+  }
+
+  private drop(r: TranslationConfig): void {
+    if (r.gen !== this.gen) return;
+    r.gen = 0;
+    this.live--;
   }
 
   /** Domain-selective (G = 0): every entry with this DID. */
   invalidateDomain(did: number): void {
-    for (const [k, c] of this.entries) if (c.did === did) this.entries.delete(k);
+    for (const r of this.records.values()) if (r.did === did) this.drop(r);
     this.version++;
   }
 
   /** PASID-selective within domain (G = 1). */
   invalidatePasid(did: number, pasid: number): void {
-    for (const [k, c] of this.entries) if (c.did === did && k % SPAN === pasid) this.entries.delete(k);
+    for (const [k, r] of this.records) if (r.did === did && k % SPAN === pasid) this.drop(r);
     this.version++;
   }
 
   /** Every entry of the source ids `match` accepts (device-selective context invalidation). */
   invalidateSources(match: (sid: number) => boolean): void {
-    for (const k of this.entries.keys()) if (match(Math.floor(k / SPAN))) this.entries.delete(k);
+    for (const [k, r] of this.records) if (match(Math.floor(k / SPAN))) this.drop(r);
     this.version++;
   }
 }

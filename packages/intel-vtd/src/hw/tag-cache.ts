@@ -92,19 +92,28 @@ export class TagCache {
 
   /** Caches (tag, size, key) → (value, perm), replacing an entry with the same key. */
   insert(tag: number, key: number, size: number, value: number, perm: number): void {
-    let i = this.slotOf(tag, key, size);
-    if (i < 0) {
-      if (this.count >= this.capacity) this.clear();
-      const gens = this.gens;
-      for (i = this.home(tag, key, size); gens[i] === this.gen; i = (i + 1) & this.mask);
-      gens[i] = this.gen;
-      this.tags[i] = tag;
-      this.keys[i] = key;
-      this.sizes[i] = size;
-      this.count++;
+    const gens = this.gens;
+    const mask = this.mask;
+    // One probe run: the entry with this key, or the free slot that ends the run.
+    let i = this.home(tag, key, size);
+    for (; gens[i] === this.gen; i = (i + 1) & mask) {
+      if (this.keys[i] === key && this.tags[i] === tag && this.sizes[i] === size) {
+        this.values[i] = value;
+        this.bits[i] = perm;
+        return;
+      }
     }
+    if (this.count >= this.capacity) {
+      this.clear();
+      i = this.home(tag, key, size);
+    }
+    gens[i] = this.gen;
+    this.tags[i] = tag;
+    this.keys[i] = key;
+    this.sizes[i] = size;
     this.values[i] = value;
     this.bits[i] = perm;
+    this.count++;
   }
 
   /** Drops (tag, size, key) if cached. */

@@ -1,38 +1,42 @@
 /**
  * What the context and PASID caches hold: the decoded, validated configuration a request
- * translates with (PGTT, DID, stage pointers and levels, cache tag, FPD).
+ * translates with (PGTT, DID, stage pointers and levels, cache tag, FPD). Cache records are
+ * refilled in place on a miss (no allocation per fetch), so the fields are writable; only the
+ * unit that owns a record ever holds it.
  */
 
 /** A validated translation configuration for one (source id, PASID). */
-export interface TranslationConfig {
+export class TranslationConfig {
+  /** Generation of the cache the record was filled in (live while it equals the cache's). */
+  gen = 0;
   /** PGTT (legacy mode: 2 for multi-level, 4 for pass-through). */
-  readonly pgtt: number;
+  pgtt = 0;
   /** Domain id. */
-  readonly did: number;
+  did = 0;
   /** The PASID the entry was fetched for (effective PASID; 0 in legacy mode). */
-  readonly pasid: number;
+  pasid = 0;
   /** The IOTLB / paging-structure cache tag. */
-  readonly tag: number;
+  tag = 0;
   /** FPD was set on the path (context, directory or PASID entry). */
-  readonly fpd: boolean;
-  /** Second-stage root, levels and input width in bits. */
-  readonly ssRoot: number;
+  fpd = false;
+  /** Second-stage root. */
+  ssRoot = 0;
   /** Second-stage levels (AW + 2). */
-  readonly ssLevels: number;
+  ssLevels = 0;
   /** Second-stage input address width (30 + 9·AW). */
-  readonly ssWidth: number;
+  ssWidth = 0;
   /** 4 KiB pages below the second-stage input width: 2^(ssWidth − 12). */
-  readonly ssPages: number;
+  ssPages = 0;
   /** Second-stage accessed/dirty enable. */
-  readonly ssade: boolean;
+  ssade = false;
   /** First-stage root. */
-  readonly fsRoot: number;
+  fsRoot = 0;
   /** First-stage levels (4 or 5). */
-  readonly fsLevels: number;
+  fsLevels = 0;
   /** Supervisor requests enable. */
-  readonly sre: boolean;
+  sre = false;
   /** Write-protect enable. */
-  readonly wpe: boolean;
+  wpe = false;
   /** Extended accessed flag enable. */
-  readonly eafe: boolean;
+  eafe = false;
 }

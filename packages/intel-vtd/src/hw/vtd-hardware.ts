@@ -224,6 +224,9 @@ export class VtdHardware {
   private readonly faults: FaultRecorder;
   private readonly prq: PageRequestQueue;
   private readonly scratch = new Uint32Array(16);
+  /** Decoded entries a fetch works in (refilled per fetch; the caches keep what they need). */
+  private readonly legacyEntry = decodeLegacyContextEntry(new Uint32Array(4));
+  private readonly pasidEntry = decodePasidEntry(new Uint32Array(16));
   private readonly iovaSplit = new BigUint64Array(1);
   private readonly iovaWords = new Uint32Array(this.iovaSplit.buffer);
   /** 4 KiB pages below the host address width (pass-through output limit). */
@@ -636,7 +639,9 @@ export class VtdHardware {
   // ─── translation structures ─────────────────────────────────────────────────────────────
 
   private readDwords(addr: number, n: number): void {
-    for (let i = 0; i < n; i++) this.scratch[i] = this.memory.read32At(addr + i * 4);
+    const mem = this.memory;
+    const s = this.scratch;
+    for (let i = 0; i < n; i++) s[i] = mem.read32At(addr + i * 4);
   }
 
   /**
@@ -682,9 +687,10 @@ export class VtdHardware {
       if (pasidPresent) return -SM_FAULT.TTM0_WITH_PASID;
       let c = this.contextCache.lookup(sid);
       if (c === undefined) {
-        const f = this.fetchLegacy(sid);
-        if (typeof f === 'number') return f;
-        this.contextCache.insert(sid, (c = f));
+        c = this.contextCache.record(sid);
+        const f = this.fetchLegacy(sid, c);
+        if (f < 0) return f;
+        this.contextCache.insert(sid, c);
       }
       if (!c.legacy) return -SM_FAULT.CONTEXT_ENTRY_INVALID;
       this.cfg = c.config;
@@ -694,9 +700,10 @@ export class VtdHardware {
     if (ttm !== TTM_SCALABLE || !caps.smts) return -SM_FAULT.INVALID_ROOT_TABLE_ADDRESS;
     let c = this.contextCache.lookup(sid);
     if (c === undefined) {
-      const f = this.fetchScalableContext(sid);
-      if (typeof f === 'number') return f;
-      this.contextCache.insert(sid, (c = f));
+      c = this.contextCache.record(sid);
+      const f = this.fetchScalableContext(sid, c);
+      if (f < 0) return f;
+      this.contextCache.insert(sid, c);
     }
     if (c.legacy) return -SM_FAULT.CONTEXT_ENTRY_INVALID;
     const ctx = c.entry;
@@ -707,16 +714,18 @@ export class VtdHardware {
     if (eff >= pdtsMaxPasid(ctx.pdts)) return pasidPresent ? -SM_FAULT.PASID_TOO_LARGE : -SM_FAULT.CONTEXT_ENTRY_INVALID;
     let cfg = this.pasidCache.lookup(sid, eff);
     if (cfg === undefined) {
-      const f = this.fetchPasidEntry(ctx, eff);
-      if (typeof f === 'number') return f;
-      this.pasidCache.insert(sid, eff, (cfg = f));
+      cfg = this.pasidCache.record(sid, eff);
+      const f = this.fetchPasidEntry(ctx, eff, cfg);
+      if (f < 0) return f;
+      this.pasidCache.insert(sid, eff, cfg);
     }
     this.cfg = cfg;
     this.pathFpd = cfg.fpd;
     return 0;
   }
 
-  private fetchLegacy(sid: number): CachedContext | number {
+  /** Fetches a legacy root + context entry into the context-cache record `rec`: 0 or −reason. */
+  private fetchLegacy(sid: number, rec: CachedContext): number {
     const caps = this.caps;
     const bus = sid >>> 8;
     const ra = this.rootTable + bus * 16;
@@ -728,7 +737,7 @@ export class VtdHardware {
     const ca = entryAddress(s[0]!, s[1]!) + (sid & 0xff) * 16;
     if (!this.memory.contains(ca, 16)) return -SM_FAULT.CONTEXT_ENTRY_ACCESS;
     this.readDwords(ca, 4);
-    const e = decodeLegacyContextEntry(s);
+    const e = decodeLegacyContextEntry(s, this.legacyEntry);
     this.pathFpd = e.fpd;
     if (!e.present) return -SM_FAULT.CONTEXT_ENTRY_NOT_PRESENT;
     if (legacyContextEntryReserved(s, caps.haw)) return -SM_FAULT.CONTEXT_ENTRY_RESERVED;
@@ -736,29 +745,28 @@ export class VtdHardware {
     if (e.tt === 3 || (e.tt === CONTEXT_TT_DEV_IOTLB && !caps.dt) || (pt && !caps.pt) || (!pt && !caps.supportsAw(e.aw))) {
       return -SM_FAULT.CONTEXT_ENTRY_INVALID;
     }
-    return {
-      legacy: true,
-      config: {
-        pgtt: pt ? PGTT_PASS_THROUGH : PGTT_SECOND_STAGE,
-        did: e.did,
-        pasid: 0,
-        tag: cacheTag(e.did, 0),
-        fpd: e.fpd,
-        ssRoot: e.ssptptr,
-        ssLevels: e.aw + 2,
-        ssWidth: Math.min(30 + 9 * e.aw, caps.mgaw),
-        ssPages: POW2[Math.min(30 + 9 * e.aw, caps.mgaw) - 12]!,
-        ssade: false,
-        fsRoot: 0,
-        fsLevels: 0,
-        sre: false,
-        wpe: false,
-        eafe: false,
-      },
-    };
+    rec.legacy = true;
+    const cfg = rec.config;
+    cfg.pgtt = pt ? PGTT_PASS_THROUGH : PGTT_SECOND_STAGE;
+    cfg.did = e.did;
+    cfg.pasid = 0;
+    cfg.tag = cacheTag(e.did, 0);
+    cfg.fpd = e.fpd;
+    cfg.ssRoot = e.ssptptr;
+    cfg.ssLevels = e.aw + 2;
+    cfg.ssWidth = Math.min(30 + 9 * e.aw, caps.mgaw);
+    cfg.ssPages = POW2[cfg.ssWidth - 12]!;
+    cfg.ssade = false;
+    cfg.fsRoot = 0;
+    cfg.fsLevels = 0;
+    cfg.sre = false;
+    cfg.wpe = false;
+    cfg.eafe = false;
+    return 0;
   }
 
-  private fetchScalableContext(sid: number): CachedContext | number {
+  /** Fetches a scalable-mode root half + context entry into the context-cache record `rec`: 0 or −reason. */
+  private fetchScalableContext(sid: number, rec: CachedContext): number {
     const caps = this.caps;
     const bus = sid >>> 8;
     const devfn = sid & 0xff;
@@ -773,7 +781,8 @@ export class VtdHardware {
     if (!this.memory.contains(ca, 32)) return -SM_FAULT.CONTEXT_ENTRY_ACCESS;
     this.readDwords(ca, 8);
     const s = this.scratch;
-    const e = decodeScalableContextEntry(s);
+    rec.legacy = false;
+    const e = decodeScalableContextEntry(s, rec.entry);
     this.pathFpd = e.fpd;
     if (!e.present) return -SM_FAULT.CONTEXT_ENTRY_NOT_PRESENT;
     if (
@@ -784,10 +793,11 @@ export class VtdHardware {
     ) {
       return -SM_FAULT.CONTEXT_ENTRY_RESERVED;
     }
-    return { legacy: false, entry: e };
+    return 0;
   }
 
-  private fetchPasidEntry(ctx: ScalableContextEntry, pasid: number): TranslationConfig | number {
+  /** Fetches the PASID directory and table entries of `pasid` into the PASID-cache record `out`: 0 or −reason. */
+  private fetchPasidEntry(ctx: ScalableContextEntry, pasid: number, out: TranslationConfig): number {
     const caps = this.caps;
     const mem = this.memory;
     const da = ctx.pasidDirPtr + (pasid >>> 6) * 8; // PASID[19:6]
@@ -801,7 +811,7 @@ export class VtdHardware {
     if (!mem.contains(pa, 64)) return -SM_FAULT.PASID_ENTRY_ACCESS;
     this.readDwords(pa, 16);
     const s = this.scratch;
-    const pe = decodePasidEntry(s);
+    const pe = decodePasidEntry(s, this.pasidEntry);
     if (pe.fpd) this.pathFpd = true;
     if (!pe.present) return -SM_FAULT.PASID_ENTRY_NOT_PRESENT;
     if (pasidEntryReserved(s, caps)) return -SM_FAULT.PASID_ENTRY_RESERVED;
@@ -819,23 +829,22 @@ export class VtdHardware {
       (usesFs && (pe.fspm > 1 || (pe.fspm === 1 && !caps.fl5lp)));
     if (invalid) return -SM_FAULT.PASID_ENTRY_INVALID;
     const pasidTag = pgtt === PGTT_SECOND_STAGE ? 0 : pasid + 1;
-    return {
-      pgtt,
-      did: pe.did,
-      pasid,
-      tag: cacheTag(pe.did, pasidTag),
-      fpd: this.pathFpd,
-      ssRoot: pe.ssptptr,
-      ssLevels: pe.aw + 2,
-      ssWidth: Math.min(30 + 9 * pe.aw, caps.mgaw),
-      ssPages: POW2[Math.min(30 + 9 * pe.aw, caps.mgaw) - 12]!,
-      ssade: pe.ssade,
-      fsRoot: pe.fsptptr,
-      fsLevels: pe.fspm === 1 ? 5 : 4,
-      sre: pe.sre,
-      wpe: pe.wpe,
-      eafe: pe.eafe,
-    };
+    out.pgtt = pgtt;
+    out.did = pe.did;
+    out.pasid = pasid;
+    out.tag = cacheTag(pe.did, pasidTag);
+    out.fpd = this.pathFpd;
+    out.ssRoot = pe.ssptptr;
+    out.ssLevels = pe.aw + 2;
+    out.ssWidth = Math.min(30 + 9 * pe.aw, caps.mgaw);
+    out.ssPages = POW2[out.ssWidth - 12]!;
+    out.ssade = pe.ssade;
+    out.fsRoot = pe.fsptptr;
+    out.fsLevels = pe.fspm === 1 ? 5 : 4;
+    out.sre = pe.sre;
+    out.wpe = pe.wpe;
+    out.eafe = pe.eafe;
+    return 0;
   }
 
   // ─── DMA ─────────────────────────────────────────────────────────────────────────────────

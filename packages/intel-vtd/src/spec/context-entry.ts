@@ -5,7 +5,11 @@
  * table).
  */
 
-import { addressBeyond, entryAddress } from './fields.js';
+import * as fields from './fields.js';
+
+// Bound locally: the decoders run on every cache miss, and a module runner that implements
+// import bindings as getters (vitest's) would turn each use into a call.
+const { addressBeyond, entryAddress } = fields;
 
 /** Bytes per legacy context entry. */
 export const LEGACY_CONTEXT_ENTRY_SIZE = 16;
@@ -49,18 +53,23 @@ export function encodeLegacyContextEntry(e: {
   return [lo, hi];
 }
 
-/** Decodes a legacy context entry from its four dwords. */
-export function decodeLegacyContextEntry(dw: ArrayLike<number>): LegacyContextEntry {
+/** A decoded entry whose fields a decoder may overwrite (the hardware model refills its cache records). */
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** Decodes a legacy context entry from its four dwords (into `out` when given, else a new object). */
+export function decodeLegacyContextEntry(dw: ArrayLike<number>, out?: Writable<LegacyContextEntry>): LegacyContextEntry {
   const lo = dw[0]!;
   const hi = dw[2]!;
-  return {
-    present: (lo & 1) !== 0,
-    fpd: (lo & 2) !== 0,
-    tt: (lo >>> 2) & 3,
-    ssptptr: entryAddress(lo, dw[1]!),
-    aw: hi & 7,
-    did: (hi >>> 8) & 0xffff,
-  };
+  if (out === undefined) {
+    return { present: (lo & 1) !== 0, fpd: (lo & 2) !== 0, tt: (lo >>> 2) & 3, ssptptr: entryAddress(lo, dw[1]!), aw: hi & 7, did: (hi >>> 8) & 0xffff };
+  }
+  out.present = (lo & 1) !== 0;
+  out.fpd = (lo & 2) !== 0;
+  out.tt = (lo >>> 2) & 3;
+  out.ssptptr = entryAddress(lo, dw[1]!);
+  out.aw = hi & 7;
+  out.did = (hi >>> 8) & 0xffff;
+  return out;
 }
 
 /**
@@ -123,20 +132,30 @@ export function encodeScalableContextEntry(e: {
   return [lo, hi, 0n, 0n];
 }
 
-/** Decodes a scalable-mode context entry from its eight dwords. */
-export function decodeScalableContextEntry(dw: ArrayLike<number>): ScalableContextEntry {
-  const lo = dw[0]!;
-  return {
-    present: (lo & 1) !== 0,
-    fpd: (lo & 2) !== 0,
-    dte: (lo & 4) !== 0,
-    paside: (lo & 8) !== 0,
-    pre: (lo & 0x10) !== 0,
-    pdts: (lo >>> 9) & 7,
-    pasidDirPtr: entryAddress(lo, dw[1]!),
-    ridPasid: dw[2]! & 0xfffff,
-    ridPriv: (dw[2]! & 0x100000) !== 0,
+/** Decodes a scalable-mode context entry from its eight dwords (into `out` when given, else a new object). */
+export function decodeScalableContextEntry(dw: ArrayLike<number>, out?: Writable<ScalableContextEntry>): ScalableContextEntry {
+  const e: Writable<ScalableContextEntry> = out ?? {
+    present: false,
+    fpd: false,
+    dte: false,
+    paside: false,
+    pre: false,
+    pdts: 0,
+    pasidDirPtr: 0,
+    ridPasid: 0,
+    ridPriv: false,
   };
+  const lo = dw[0]!;
+  e.present = (lo & 1) !== 0;
+  e.fpd = (lo & 2) !== 0;
+  e.dte = (lo & 4) !== 0;
+  e.paside = (lo & 8) !== 0;
+  e.pre = (lo & 0x10) !== 0;
+  e.pdts = (lo >>> 9) & 7;
+  e.pasidDirPtr = entryAddress(lo, dw[1]!);
+  e.ridPasid = dw[2]! & 0xfffff;
+  e.ridPriv = (dw[2]! & 0x100000) !== 0;
+  return e;
 }
 
 /**

@@ -3,7 +3,11 @@
  * drivers/iommu/generic_pt/fmt/x86_64.h). 512 × 64-bit entries per 4 KiB table.
  */
 
-import { addressBeyond } from './fields.js';
+import * as fields from './fields.js';
+
+// Bound locally: the reserved-bit checks run at every level of a walk, and a module runner that
+// implements import bindings as getters (vitest's) would turn each use into a call.
+const { addressBeyond } = fields;
 
 /** P: present. */
 export const FS_P = 1 << 0;

@@ -3,7 +3,14 @@
  * (§9.6). The directory is indexed by `PASID[19:6]`, each 4 KiB PASID table by `PASID[5:0]`.
  */
 
-import { addressBeyond, entryAddress } from './fields.js';
+import * as fields from './fields.js';
+
+/** A decoded entry whose fields a decoder may overwrite (the hardware model reuses one). */
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
+// Bound locally: the decoders run on every cache miss, and a module runner that implements
+// import bindings as getters (vitest's) would turn each use into a call.
+const { addressBeyond, entryAddress } = fields;
 
 /** Bytes per PASID directory entry. */
 export const PASID_DIR_ENTRY_SIZE = 8;
@@ -116,27 +123,42 @@ export function encodePasidEntry(e: PasidEntryFields): bigint[] {
   return [val0, val1, val2, 0n, 0n, 0n, 0n, 0n];
 }
 
-/** Decodes a PASID-table entry from its sixteen dwords. */
-export function decodePasidEntry(dw: ArrayLike<number>): PasidEntry {
+/** Decodes a PASID-table entry from its sixteen dwords (into `out` when given, else a new object). */
+export function decodePasidEntry(dw: ArrayLike<number>, out?: Writable<PasidEntry>): PasidEntry {
+  const e: Writable<PasidEntry> = out ?? {
+    present: false,
+    fpd: false,
+    aw: 0,
+    pgtt: 0,
+    ssade: false,
+    ssptptr: 0,
+    did: 0,
+    pwsnp: false,
+    pgsnp: false,
+    sre: false,
+    fspm: 0,
+    wpe: false,
+    eafe: false,
+    fsptptr: 0,
+  };
   const d0 = dw[0]!;
   const d2 = dw[2]!;
   const d4 = dw[4]!;
-  return {
-    present: (d0 & 1) !== 0,
-    fpd: (d0 & 2) !== 0,
-    aw: (d0 >>> 2) & 7,
-    pgtt: (d0 >>> 6) & 7,
-    ssade: (d0 & 0x200) !== 0,
-    ssptptr: entryAddress(d0, dw[1]!),
-    did: d2 & 0xffff,
-    pwsnp: (d2 & (1 << 23)) !== 0,
-    pgsnp: (d2 & (1 << 24)) !== 0,
-    sre: (d4 & 1) !== 0,
-    fspm: (d4 >>> 2) & 3,
-    wpe: (d4 & 0x10) !== 0,
-    eafe: (d4 & 0x80) !== 0,
-    fsptptr: entryAddress(d4, dw[5]!),
-  };
+  e.present = (d0 & 1) !== 0;
+  e.fpd = (d0 & 2) !== 0;
+  e.aw = (d0 >>> 2) & 7;
+  e.pgtt = (d0 >>> 6) & 7;
+  e.ssade = (d0 & 0x200) !== 0;
+  e.ssptptr = entryAddress(d0, dw[1]!);
+  e.did = d2 & 0xffff;
+  e.pwsnp = (d2 & (1 << 23)) !== 0;
+  e.pgsnp = (d2 & (1 << 24)) !== 0;
+  e.sre = (d4 & 1) !== 0;
+  e.fspm = (d4 >>> 2) & 3;
+  e.wpe = (d4 & 0x10) !== 0;
+  e.eafe = (d4 & 0x80) !== 0;
+  e.fsptptr = entryAddress(d4, dw[5]!);
+  return e;
 }
 
 /** Capabilities that decide which PASID-entry bits are reserved. */

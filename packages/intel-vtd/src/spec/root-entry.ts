@@ -3,7 +3,11 @@
  * root table, indexed by bus number.
  */
 
-import { addressBeyond, entryAddress } from './fields.js';
+import * as fields from './fields.js';
+
+// Bound locally: the decoders run on every cache miss, and a module runner that implements
+// import bindings as getters (vitest's) would turn each use into a call.
+const { addressBeyond, entryAddress } = fields;
 
 /** Bytes per root entry. */
 export const ROOT_ENTRY_SIZE = 16;

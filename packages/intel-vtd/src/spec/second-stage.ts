@@ -3,7 +3,11 @@
  * There is no present bit: R = W = 0 means not present.
  */
 
-import { addressBeyond } from './fields.js';
+import * as fields from './fields.js';
+
+// Bound locally: the reserved-bit checks run at every level of a walk, and a module runner that
+// implements import bindings as getters (vitest's) would turn each use into a call.
+const { addressBeyond } = fields;
 
 /** R: read permission. */
 export const SS_R = 1 << 0;
