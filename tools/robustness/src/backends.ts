@@ -171,5 +171,15 @@ export const VIRTIO_PLUS_EXT: BackendUnderTest = {
   scratchFrames: undefined,
 };
 
+/** virtio-iommu as a VMM's device model behaves (QEMU, cloud-hypervisor, crosvm quirks). */
+export const VIRTIO_PROFILES: readonly BackendUnderTest[] = (['qemu', 'cloud-hypervisor', 'crosvm'] as const).map((profile) => ({
+  id: `virtio-iommu@${profile}`,
+  create: (devices, memorySize) => createVirtioIommuSystem({ devices, profile, ...(memorySize === undefined ? {} : { memorySize }) }),
+  guest: undefined,
+  recover: undefined,
+  unitFor: () => K4,
+  scratchFrames: undefined,
+}));
+
 /** Every backend configuration the uAPI-level tests run on. */
-export const BACKENDS: readonly BackendUnderTest[] = [VTD, SMMUV3, PAPR, PAPR_4K, VIRTIO, VIRTIO_PLUS_EXT];
+export const BACKENDS: readonly BackendUnderTest[] = [VTD, SMMUV3, PAPR, PAPR_4K, VIRTIO, VIRTIO_PLUS_EXT, ...VIRTIO_PROFILES];

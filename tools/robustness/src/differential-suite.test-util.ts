@@ -9,7 +9,7 @@ import { opsArb } from './arbitraries.test-util.js';
 import { saveStatsAfterAll } from '../test/save-stats.js';
 
 /** Defines the differential property for each backend of `backends`; `name` names the counters file. */
-export function differentialSuite(name: string, backends: readonly BackendUnderTest[]): void {
+export function differentialSuite(name: string, backends: readonly BackendUnderTest[], bounded = 20, long = 300): void {
   saveStatsAfterAll(name);
   afterAll(() => {
     if (process.env['IOASID_FUZZ_COVERAGE'] !== '1') return;
@@ -25,7 +25,7 @@ export function differentialSuite(name: string, backends: readonly BackendUnderT
           fc.property(opsArb(runs(20, 50)), (ops) => {
             runSequence(backend, ops);
           }),
-          fcParams(`differential ${backend.id}`, 20, 300),
+          fcParams(`differential ${backend.id}`, bounded, long),
         );
       });
     }
