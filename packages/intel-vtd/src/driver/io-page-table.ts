@@ -252,12 +252,30 @@ export class IoPageTable {
     const first = Math.max(0, Math.floor((start - base) / span));
     const last = Math.min(511, Math.floor((end - 1 - base) / span));
     let cleared = false;
+    if (level === 1) {
+      // A run of leaves: read once, harvest and clear D, write back once if anything changed.
+      const n = last - first + 1;
+      const w = this.runWords;
+      mem.readInto(table + first * 8, this.runBytes, 0, n * 8);
+      for (let k = 0; k < n; k++) {
+        const lo = w[2 * k]!;
+        if ((lo & present) === 0 || (lo & SS_D) === 0) continue;
+        const g = Math.floor((base + first + k - start) / granule);
+        bitmap[g >>> 3]! |= 1 << (g & 7);
+        if (!noClear) {
+          w[2 * k] = (lo & ~SS_D) >>> 0;
+          cleared = true;
+        }
+      }
+      if (cleared) mem.writeFrom(table + first * 8, this.runBytes, 0, n * 8);
+      return cleared;
+    }
     for (let i = first; i <= last; i++) {
       const slot = table + i * 8;
       const lo = mem.read32At(slot);
       if ((lo & present) === 0) continue;
       const entryBase = base + i * span;
-      if (level === 1 || (lo & SS_PS) !== 0) {
+      if ((lo & SS_PS) !== 0) {
         if ((lo & SS_D) === 0) continue;
         const from = Math.max(entryBase, start);
         const to = Math.min(entryBase + span, end);
