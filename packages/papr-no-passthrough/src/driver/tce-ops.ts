@@ -15,7 +15,7 @@ import {
   TCE_LIST_MAX,
   hcallReturnName,
 } from '../spec/hcall.js';
-import { TCE_ENTRY_SIZE, bswap32 } from '../spec/tce.js';
+import { TCE_ENTRY_SIZE } from '../spec/tce.js';
 import type { PaprFirmware } from '../spec/firmware.js';
 
 /** The TCE list being built: big-endian bytes, and host-order words over them. */
@@ -65,9 +65,12 @@ export class TceOps {
         ret = this.firmware.hcall(H_PUT_TCE, BigInt(win.liobn), ioba, tce).ret;
       } else {
         for (let i = 0; i < n; i++) {
+          // TCE = pfn << 12 | perm, big-endian: high word pfn >>> 20, low word pfn << 12 | perm, each byte-swapped
           const pfn = pfns[done + i]!;
-          list32[2 * i] = bswap32(pfn >>> 20);
-          list32[2 * i + 1] = bswap32(((pfn << 12) | perm) >>> 0);
+          const h = pfn >>> 20;
+          const l = (pfn << 12) | perm;
+          list32[2 * i] = ((h & 0xff) << 24) | ((h & 0xff00) << 8) | ((h >>> 8) & 0xff00) | (h >>> 24);
+          list32[2 * i + 1] = ((l & 0xff) << 24) | ((l & 0xff00) << 8) | ((l >>> 8) & 0xff00) | (l >>> 24);
         }
         this.memory.writeFrom(this.listPage, list8, 0, n * TCE_ENTRY_SIZE);
         ret = this.firmware.hcall(H_PUT_TCE_INDIRECT, BigInt(win.liobn), ioba, BigInt(this.listPage), BigInt(n)).ret;

@@ -61,16 +61,14 @@ function freeze(
 }
 
 /** The last IOVA split into 32-bit halves: a DMA stream that repeats an address skips the BigInt work. */
-let splitIova: bigint | undefined;
-let splitHi = 0;
-let splitLo = 0;
+const lastIova: { iova: bigint | undefined; hi: number; lo: number } = { iova: undefined, hi: 0, lo: 0 };
 
 function split(iova: bigint): void {
-  if (iova === splitIova) return;
+  if (iova === lastIova.iova) return;
   const v = BigInt.asUintN(64, iova);
-  splitHi = Number(v >> 32n);
-  splitLo = Number(v & 0xffffffffn);
-  splitIova = iova;
+  lastIova.hi = Number(v >> 32n);
+  lastIova.lo = Number(v & 0xffffffffn);
+  lastIova.iova = iova;
 }
 
 /**
@@ -107,8 +105,8 @@ export function phbDma(memory: PhysicalMemoryLike, pe: PartitionableEndpoint, de
   }
   if (length === 0) return { ok: true, data: new Uint8Array(0) };
   split(req.iova);
-  const hi = splitHi;
-  const lo = splitLo;
+  const hi = lastIova.hi;
+  const lo = lastIova.lo;
 
   let window: TceTable | undefined;
   let off = -1;
@@ -142,7 +140,12 @@ export function phbDma(memory: PhysicalMemoryLike, pe: PartitionableEndpoint, de
       return { ok: true, data: new Uint8Array(0) };
     }
     const out = new Uint8Array(length);
-    memory.readInto(real, out, 0, length);
+    const inWord = real & 3;
+    if (inWord + length <= 4) {
+      // Inside one aligned 32-bit word (a register-sized read): one word load.
+      const v = memory.read32At(real - inWord) >>> (8 * inWord);
+      for (let i = 0; i < length; i++) out[i] = v >>> (8 * i);
+    } else memory.readInto(real, out, 0, length);
     return { ok: true, data: out };
   }
 

@@ -82,6 +82,19 @@ describe('the PHB TCE cache', () => {
     expect(read(hv, 0n)).toEqual({ ok: true, data: Uint8Array.of(2) }); // fetched again
   });
 
+  it('every flush empties the cache, through the wrap of its epochs', () => {
+    const { memory, hv, liobn, table } = setup(4);
+    memory.write(0x10000n, Uint8Array.of(1));
+    memory.write(0x20000n, Uint8Array.of(2));
+    hv.hcall(H_PUT_TCE, liobn, 0n, 0x10000n | 1n);
+    for (let i = 0; i < 2 ** 11 + 5; i++) {
+      const page = i % 2 === 0 ? 1 : 2; // real page 0x10000 or 0x20000, which hold 1 and 2
+      memory.write(table, Uint8Array.of(0, 0, 0, 0, 0, page, 0, 0x01)); // behind the hypervisor
+      hv.flushCaches();
+      expect(read(hv, 0n)).toEqual({ ok: true, data: Uint8Array.of(page) });
+    }
+  });
+
   it('flushCaches empties every window and a DMA after it translates as before', () => {
     const { memory, hv, liobn } = setup();
     const c = hv.rtas('ibm,create-pe-dma-window', [CFG, BHI, BLO, 16, 32]);

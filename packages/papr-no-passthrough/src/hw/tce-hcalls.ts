@@ -21,7 +21,7 @@ import {
   TCE_LIST_MAX,
   type HcallResult,
 } from '../spec/hcall.js';
-import { TCE_ENTRY_SIZE, TCE_PERM_MASK, bswap32 } from '../spec/tce.js';
+import { TCE_ENTRY_SIZE, TCE_PERM_MASK } from '../spec/tce.js';
 import type { TceTable } from './tce-table.js';
 
 const TWO32 = 4294967296;
@@ -128,8 +128,16 @@ function hPutTceIndirect(ctx: TceHcallContext, liobn: bigint, ioba: bigint, list
   if (index < 0 || n > t.entries - index) return err(H_PARAMETER);
   const memory = ctx.memory;
   memory.readInto(listAddr, list8, 0, n * TCE_ENTRY_SIZE);
+  // tceValid for each TCE, inlined (this loop runs once per page mapped).
+  const { reservedHi, reservedLo, pageSize } = t;
+  const memSize = memory.sizeNumber;
   for (let i = 0; i < n; i++) {
-    if (!tceValid(ctx, t, bswap32(list32[2 * i]!), bswap32(list32[2 * i + 1]!))) return err(H_PARAMETER);
+    const w = list32[2 * i]!;
+    const v = list32[2 * i + 1]!;
+    const hi = ((w & 0xff) << 24) | ((w & 0xff00) << 8) | ((w >>> 8) & 0xff00) | (w >>> 24);
+    const lo = ((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24);
+    if ((lo & reservedLo) !== 0 || (hi & reservedHi) !== 0) return err(H_PARAMETER);
+    if ((lo & TCE_PERM_MASK) !== 0 && (hi >>> 0) * TWO32 + ((lo & ~0xfff) >>> 0) + pageSize > memSize) return err(H_PARAMETER);
   }
   // The list holds the TCEs in table order already (big-endian): one copy stores them all.
   t.writeBytes(memory, index, list8, n);

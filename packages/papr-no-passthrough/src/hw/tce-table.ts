@@ -1,7 +1,7 @@
 /**
  * One DMA window: a TCE table in memory named by a LIOBN, and the PHB's TCE cache for it.
  * Entries are big-endian 64-bit words, read and written as two 32-bit halves (no BigInt on
- * the DMA path). The cache is direct-mapped (tag = TCE index + 1, in typed arrays) and holds
+ * the DMA path). The cache is direct-mapped (tagged by TCE index, in typed arrays) and holds
  * valid TCEs only; every store through {@link TceTable.write} — the TCE hcalls' only way to
  * the table — invalidates the entry it replaces, as the hypervisor kills a PHB's TCE cache
  * entries on H_PUT_TCE. A store to the table's memory that bypasses the hypervisor is not
@@ -13,6 +13,10 @@ import { TCE_ENTRY_SIZE, TCE_PERM_MASK, bswap32 } from '../spec/tce.js';
 
 const TWO32 = 4294967296;
 const PAGE = 4096;
+/** One epoch of the TCE cache tags: above every TCE index + 1 (windows hold at most 2^40 TCEs). */
+const EPOCH = 2 ** 41;
+/** Epochs before the tags are zeroed (`EPOCH * EPOCHS` + 2^40 stays below 2^53: tags are exact). */
+const EPOCHS = 2 ** 11;
 /** TCEs per bulk store (one 4 KiB page of them). */
 const BULK = 512;
 /** Scratch for bulk stores: `BULK` big-endian TCEs, as bytes and as host-order words. */
@@ -59,8 +63,14 @@ export class TceTable {
   private readonly tableFrames: number;
   /** TCE cache entries − 1 (a power of two minus one), or −1: no cache. */
   private readonly cacheMask: number;
-  /** Cache tags (TCE index + 1; 0 = empty), made on the first fill. */
+  /**
+   * Cache tags, made on the first fill: `index + 1 + epoch`, where `epoch` is a multiple of
+   * 2^41 (above every index + 1, which is at most 2^40) that a flush advances, so that a flush
+   * empties the cache without touching it; 0 never matches.
+   */
   private cacheTag: Float64Array | undefined;
+  /** The current epoch (see `cacheTag`); it wraps to 0 after `EPOCHS` flushes, zeroing the tags. */
+  private epoch = 0;
   /** Cached real page addresses. */
   private cachePage: Float64Array | undefined;
   /** Cached permission fields (01, 10, 11). */
@@ -166,7 +176,7 @@ export class TceTable {
   pageOf(memory: PhysicalMemoryLike, index: number, need: number): number {
     const i = index & this.cacheMask;
     const tag = this.cacheTag;
-    if (tag !== undefined && tag[i] === index + 1) return (this.cachePerm![i]! & need) !== 0 ? this.cachePage![i]! : -1;
+    if (tag !== undefined && tag[i] === index + 1 + this.epoch) return (this.cachePerm![i]! & need) !== 0 ? this.cachePage![i]! : -1;
     const addr = this.table + index * TCE_ENTRY_SIZE;
     if (!memory.contains(addr, TCE_ENTRY_SIZE)) return -1;
     const lo = bswap32(memory.read32At(addr + 4));
@@ -180,7 +190,7 @@ export class TceTable {
         this.cachePage = new Float64Array(n);
         this.cachePerm = new Uint8Array(n);
       }
-      this.cacheTag![i] = index + 1;
+      this.cacheTag![i] = index + 1 + this.epoch;
       this.cachePage![i] = page;
       this.cachePerm![i] = perm;
     }
@@ -192,19 +202,32 @@ export class TceTable {
     const tag = this.cacheTag;
     if (tag === undefined) return;
     const i = index & this.cacheMask;
-    if (tag[i] === index + 1) tag[i] = 0;
+    if (tag[i] === index + 1 + this.epoch) tag[i] = 0;
   }
 
   /** Drops TCEs `[index, index + n)` from the cache (all of it when `n` covers the cache). */
   invalidateRange(index: number, n: number): void {
-    if (this.cacheTag === undefined) return;
-    if (n > this.cacheMask) this.flush();
-    else for (let i = 0; i < n; i++) this.invalidate(index + i);
+    const tag = this.cacheTag;
+    if (tag === undefined) return;
+    if (n > this.cacheMask) {
+      this.flush();
+      return;
+    }
+    const mask = this.cacheMask;
+    const first = index + 1 + this.epoch;
+    for (let k = 0; k < n; k++) {
+      const i = (index + k) & mask;
+      if (tag[i] === first + k) tag[i] = 0;
+    }
   }
 
   /** Empties the TCE cache. */
   flush(): void {
-    this.cacheTag?.fill(0);
+    this.epoch += EPOCH;
+    if (this.epoch === EPOCH * EPOCHS) {
+      this.epoch = 0;
+      this.cacheTag?.fill(0);
+    }
   }
 
   /** Reads entry `index` as a bigint (hcall path). */
