@@ -61,18 +61,8 @@ export function smmuV3Backend(options: SmmuV3BackendOptions = {}): BackendDefini
         driver.handleIrq(line);
       };
       const dma = (ep: EndpointDescriptor, req: DmaRequest): DmaResult => {
-        const useAts = ats.has(ep.rid);
-        const r = hw.dma({
-          streamId: ep.rid,
-          ...(req.pasid === undefined ? {} : { substreamId: req.pasid }),
-          iova: req.iova,
-          size: req.size,
-          write: req.write,
-          ...(req.data === undefined ? {} : { data: req.data }),
-          ...(req.exec === undefined ? {} : { exec: req.exec }),
-          ...(req.priv === undefined ? {} : { priv: req.priv }),
-          ats: useAts,
-        });
+        const useAts = ats.size !== 0 && ats.has(ep.rid);
+        const r = hw.endpointDma(ep.rid, req, useAts);
         if (r.ok || !useAts || !pri.has(ep.rid) || (r.fault.class !== 'translation' && r.fault.class !== 'permission')) return r;
         // The ATS Translation Completion failed: the endpoint asks for the page (PCIe PRI).
         const index = ((prgi.get(ep.rid) ?? 0) % 511) + 1;

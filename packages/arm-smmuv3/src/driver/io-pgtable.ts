@@ -25,6 +25,8 @@ const TWO32 = 4294967296;
 /** Pages under one level-2 (2 MiB) and one level-1 (1 GiB) entry. */
 const PAGES_L2 = 512;
 const PAGES_L1 = 512 * 512;
+/** Bytes mapped by one entry at levels 0-3 (4 KiB granule). */
+const LEVEL_SIZE = [2 ** 39, 2 ** 30, 2 ** 21, 2 ** 12] as const;
 
 /** Index of `va` (as hi:lo 32-bit halves) in a level's table, 4 KiB granule: VA[47:39], [38:30], [29:21], [20:12]. */
 function levelIndex(hi: number, lo: number, level: number): number {
@@ -58,6 +60,8 @@ export class IoPgtable {
   readonly root: number;
   /** First level. */
   readonly startLevel: number;
+  /** Entries of the root table. */
+  private readonly rootEntries: number;
   private readonly tables = new Set<number>();
   private readonly desc = new Uint32Array(2);
   // Table descriptors written by the map in progress (slot, old lo, old hi) and its new tables.
@@ -73,6 +77,7 @@ export class IoPgtable {
     this.tables.add(pfn);
     this.root = pfn * PAGE;
     this.startLevel = s1StartLevel(options.ias, 12);
+    this.rootEntries = 2 ** (options.ias - levelShift(12, this.startLevel));
   }
 
   /** Frames held by the table. */
@@ -233,8 +238,8 @@ export class IoPgtable {
     st: { unmapped: number; tablesFreed: boolean }, free: boolean,
   ): void {
     const mem = this.memory;
-    const size = 2 ** (12 + 9 * (3 - level));
-    const entries = level === this.startLevel ? 2 ** (this.options.ias - (12 + 9 * (3 - level))) : 512;
+    const size = LEVEL_SIZE[level]!;
+    const entries = level === this.startLevel ? this.rootEntries : 512;
     const first = start > tableBase ? Math.floor((start - tableBase) / size) : 0;
     const last = Math.min(entries, Math.ceil((end - tableBase) / size));
     let va = tableBase + first * size;
@@ -267,7 +272,7 @@ export class IoPgtable {
       const lo = mem.read32At(table + i * 8);
       if ((lo & 1) === 0) continue;
       if (level < 3 && (lo & 3) === 3) bytes += this.freeTable(descAddr(lo, mem.read32At(table + i * 8 + 4), 12), level + 1);
-      else bytes += 2 ** (12 + 9 * (3 - level));
+      else bytes += LEVEL_SIZE[level]!;
     }
     const pfn = table / PAGE;
     this.tables.delete(pfn);
@@ -281,8 +286,8 @@ export class IoPgtable {
    */
   walkLeaves(iova: number, length: number, fn: (slot: number, va: number, size: number, lo: number, hi: number) => void): void {
     const visit = (table: number, level: number, base: number) => {
-      const size = 2 ** levelShift(12, level);
-      const entries = level === this.startLevel ? 2 ** (this.options.ias - levelShift(12, level)) : 512;
+      const size = LEVEL_SIZE[level]!;
+      const entries = level === this.startLevel ? this.rootEntries : 512;
       const first = Math.max(0, Math.floor((iova - base) / size));
       for (let i = first; i < entries; i++) {
         const va = base + i * size;

@@ -3,11 +3,13 @@
  * checks of IHI0070 §5.2 and §5.4 (an ILLEGAL STE is C_BAD_STE, an ILLEGAL CD is C_BAD_CD).
  */
 
-import type { Cd } from '../spec/cd.js';
-import { decodeCdWords } from '../spec/cd.js';
+import { getAddr, type Field } from '../spec/bits.js';
+import { CD_FIELDS } from '../spec/cd.js';
 import { IDR0, IDR0_STALL_MODEL_FORCE, IDR0_STALL_MODEL_NO_STALL, IDR1, IDR3, IDR5, addressSizeBits, regField } from '../spec/registers.js';
-import { decodeSteWords, STE_STRW_EL2, type Ste } from '../spec/ste.js';
+import { STE_FIELDS, STE_STRW_EL2 } from '../spec/ste.js';
 import { levelShift, s1StartLevel, s2StartLevel, s2tgShift, tg0Shift, tg1Shift } from '../spec/pgtable.js';
+import { POW2 } from './pow2.js';
+import type { TlbContext } from './tlb.js';
 import type { StageParams } from './walker.js';
 
 /** The SMMU's feature registers, decoded once. */
@@ -72,10 +74,8 @@ export function decodeFeatures(idr0: number, idr1: number, idr3: number, idr5: n
   };
 }
 
-/** A valid, decoded STE. */
+/** A valid, decoded STE: the fields the model translates with. */
 export interface StreamConfig {
-  /** The raw STE fields. */
-  readonly ste: Ste;
   /** STE.Config. */
   readonly config: number;
   /** Stage 1 translates. */
@@ -88,103 +88,194 @@ export interface StreamConfig {
   readonly s2p: StageParams | undefined;
   /** log2 of the CD table size (0 = one CD, substreams disabled). */
   readonly cdMax: number;
+  /** STE.S1Fmt. */
+  readonly s1Fmt: number;
+  /** STE.S1ContextPtr. */
+  readonly s1ContextPtr: number;
+  /** STE.S1DSS. */
+  readonly s1dss: number;
+  /** STE.S1STALLD. */
+  readonly s1StallD: boolean;
+  /** STE.EATS. */
+  readonly eats: number;
+  /** STE.PPAR. */
+  readonly ppar: number;
+  /** STE.S2R: record stage-2 faults. */
+  readonly s2r: boolean;
+  /** STE.S2S: stall on stage-2 faults. */
+  readonly s2s: boolean;
+  /** The TLB context of this stream's stage-2-only entries (resolved by the model). */
+  s2Ctx: TlbContext | undefined;
+  /** The TLB context of this stream's global stage-1 entries (resolved by the model). */
+  globalCtx: TlbContext | undefined;
 }
 
-/** Decodes and checks an STE; undefined when V=0 or ILLEGAL (C_BAD_STE). */
+/** A field as (word index, shift, mask) for fields inside one 32-bit word: no branches to read. */
+type WordField = readonly [word: number, shift: number, mask: number];
+
+function wf(f: Field): WordField {
+  const [q, lsb, width] = f;
+  if ((lsb % 32) + width > 32) throw new Error('field crosses a word'); // module load: a wrong table
+  return [q * 2 + (lsb >= 32 ? 1 : 0), lsb % 32, width >= 32 ? 0xffffffff : (1 << width) - 1];
+}
+
+function rd(w: ArrayLike<number>, f: WordField): number {
+  return (w[f[0]]! >>> f[1]) & f[2];
+}
+
+const F = Object.fromEntries(Object.entries(STE_FIELDS).map(([k, v]) => [k, wf(v)])) as Record<keyof typeof STE_FIELDS, WordField>;
+
+/** Decodes and checks an STE (qwords 0-3 as eight words); undefined when V=0 or ILLEGAL (C_BAD_STE). */
 export function decodeStreamConfig(w: ArrayLike<number>, f: Features): StreamConfig | undefined {
-  const ste = decodeSteWords(w);
-  if (ste.V === 0) return undefined;
-  const config = ste.Config;
-  if ((config & 4) === 0) return { ste, config, s1: false, s2: false, vmid: ste.S2VMID, s2p: undefined, cdMax: 0 };
+  if (rd(w, F.V) === 0) return undefined;
+  const config = rd(w, F.Config);
+  const vmid = rd(w, F.S2VMID);
+  if ((config & 4) === 0) return streamConfig(config, false, false, vmid, undefined, 0, 0, 0, 0, false, 0, 0, false, false);
   const s1 = (config & 1) === 1;
   const s2 = (config & 2) === 2;
   if ((s1 && !f.s1p) || (s2 && !f.s2p)) return undefined;
-  if ((ste.STRW & 1) === 1 || (ste.STRW === STE_STRW_EL2 && !f.hyp)) return undefined;
-  if (!f.vmid16 && ste.S2VMID > 0xff) return undefined;
+  const strw = rd(w, F.STRW);
+  if ((strw & 1) === 1 || (strw === STE_STRW_EL2 && !f.hyp)) return undefined;
+  if (!f.vmid16 && vmid > 0xff) return undefined;
+  const s1CdMax = rd(w, F.S1CDMax);
+  const s1Fmt = rd(w, F.S1Fmt);
+  const s1StallD = rd(w, F.S1STALLD) === 1;
   let cdMax = 0;
   if (s1) {
-    cdMax = f.ssidBits === 0 ? 0 : ste.S1CDMax;
+    cdMax = f.ssidBits === 0 ? 0 : s1CdMax;
     if (cdMax > f.ssidBits) return undefined;
-    if (f.qemu && ste.S1CDMax !== 0) return undefined; // QEMU: "does not support multiple context descriptors"
-    if (cdMax > 0 && (ste.S1Fmt === 3 || (ste.S1Fmt !== 0 && !f.cd2l))) return undefined;
-    if (ste.S1STALLD === 1 && f.stallModel !== 0) return undefined;
+    if (f.qemu && s1CdMax !== 0) return undefined; // QEMU: "does not support multiple context descriptors"
+    if (cdMax > 0 && (s1Fmt === 3 || (s1Fmt !== 0 && !f.cd2l))) return undefined;
+    if (s1StallD && f.stallModel !== 0) return undefined;
   }
-  if (ste.EATS === 2 && !s2) return undefined;
+  const eats = rd(w, F.EATS);
+  if (eats === 2 && !s2) return undefined;
+  const s2r = rd(w, F.S2R) === 1;
+  const s2s = rd(w, F.S2S) === 1;
   let s2p: StageParams | undefined;
   if (s2) {
-    if (ste.S2AA64 !== 1 || ste.S2ENDI === 1) return undefined;
-    const g = s2tgShift(ste.S2TG);
+    if (rd(w, F.S2AA64) !== 1 || rd(w, F.S2ENDI) === 1) return undefined;
+    const g = s2tgShift(rd(w, F.S2TG));
     if (g < 0 || !f.granules.includes(g)) return undefined;
-    const inputBits = 64 - ste.S2T0SZ;
+    const t0sz = rd(w, F.S2T0SZ);
+    const inputBits = 64 - t0sz;
     const maxT0sz = f.stt ? (g === 16 ? 47 : 48) : 39;
-    if (ste.S2T0SZ > maxT0sz || inputBits > Math.max(f.oasBits, 40) || inputBits > 52) return undefined;
-    const start = s2StartLevel(ste.S2SL0, g);
+    if (t0sz > maxT0sz || inputBits > Math.max(f.oasBits, 40) || inputBits > 52) return undefined;
+    const start = s2StartLevel(rd(w, F.S2SL0), g);
     if (start < 0) return undefined;
     const topBits = inputBits - levelShift(g, start);
     if (topBits < 1 || topBits > g - 3 + 4 || (start === 0 && topBits > g - 3)) return undefined;
-    const psBits = Math.min(addressSizeBits(ste.S2PS), f.oasBits);
-    if (ste.S2TTB >= 2 ** psBits) return undefined;
-    if ((ste.S2HA === 1 && f.httu < 1) || (ste.S2HD === 1 && f.httu < 2)) return undefined;
-    if ((ste.S2S === 1 && f.stallModel === IDR0_STALL_MODEL_NO_STALL) || (ste.S2S === 0 && f.stallModel === IDR0_STALL_MODEL_FORCE)) {
-      return undefined;
-    }
-    s2p = {
-      stage: 2, granuleShift: g, startLevel: start, inputBits, ttb: ste.S2TTB, oasBits: psBits,
-      affd: ste.S2AFFD === 1, ha: ste.S2HA === 1, hd: ste.S2HD === 1 && ste.S2HA === 1, had: false, wxn: false, xnx: f.xnx,
-    };
+    const psBits = Math.min(addressSizeBits(rd(w, F.S2PS)), f.oasBits);
+    const ttb = getAddr(w, 3, 4, 51);
+    if (ttb >= POW2[psBits]!) return undefined;
+    const ha = rd(w, F.S2HA) === 1;
+    const hd = rd(w, F.S2HD) === 1;
+    if ((ha && f.httu < 1) || (hd && f.httu < 2)) return undefined;
+    if ((s2s && f.stallModel === IDR0_STALL_MODEL_NO_STALL) || (!s2s && f.stallModel === IDR0_STALL_MODEL_FORCE)) return undefined;
+    s2p = stage(2, g, start, inputBits, ttb, psBits, rd(w, F.S2AFFD) === 1, ha, hd && ha, false, false, f.xnx);
   }
-  return { ste, config, s1, s2, vmid: ste.S2VMID, s2p, cdMax };
+  return streamConfig(config, s1, s2, vmid, s2p, cdMax, s1Fmt, getAddr(w, 0, 6, 51), rd(w, F.S1DSS), s1StallD, eats, rd(w, F.PPAR), s2r, s2s);
 }
 
-/** A valid, decoded CD. */
+/** One object shape for every StreamConfig. */
+function streamConfig(
+  config: number, s1: boolean, s2: boolean, vmid: number, s2p: StageParams | undefined, cdMax: number, s1Fmt: number,
+  s1ContextPtr: number, s1dss: number, s1StallD: boolean, eats: number, ppar: number, s2r: boolean, s2s: boolean,
+): StreamConfig {
+  return { config, s1, s2, vmid, s2p, cdMax, s1Fmt, s1ContextPtr, s1dss, s1StallD, eats, ppar, s2r, s2s, s2Ctx: undefined, globalCtx: undefined };
+}
+
+function maskBits(n: number): number {
+  return n >= 32 ? 0xffffffff : n <= 0 ? 0 : (1 << n) - 1;
+}
+
+function stage(
+  st: 1 | 2, g: number, startLevel: number, inputBits: number, ttb: number, oasBits: number,
+  affd: boolean, ha: boolean, hd: boolean, had: boolean, wxn: boolean, xnx: boolean, tbi = false,
+): StageParams {
+  // Bits [top-1 : inputBits] are the range check (top = 56 with TBI), [inputBits-1 : 0] the address.
+  const top = tbi ? 56 : 64;
+  const hiFrom = inputBits > 32 ? inputBits - 32 : 0;
+  return {
+    stage: st, granuleShift: g, startLevel, inputBits, ttb, oasBits, oaLimit: POW2[oasBits]!,
+    inHiLimit: inputBits >= 32 ? POW2[inputBits - 32]! : 0,
+    topHiMask: (maskBits(top - 32 - hiFrom) << hiFrom) >>> 0,
+    topLoMask: inputBits < 32 ? ~maskBits(inputBits) >>> 0 : 0,
+    keepHiMask: maskBits(hiFrom) >>> 0,
+    keepLoMask: inputBits < 32 ? maskBits(inputBits) >>> 0 : 0xffffffff,
+    affd, ha, hd, had, wxn, xnx,
+  };
+}
+
+/** A valid, decoded CD: the fields the model translates with. */
 export interface ContextConfig {
-  /** The raw CD fields. */
-  readonly cd: Cd;
   /** TTB0 walk parameters (undefined when EPD0). */
   readonly tt0: StageParams | undefined;
   /** TTB1 walk parameters (undefined when EPD1). */
   readonly tt1: StageParams | undefined;
   /** ASID. */
   readonly asid: number;
+  /** CD.S: stall on faults. */
+  readonly s: boolean;
+  /** CD.R: record faults. */
+  readonly r: boolean;
+  /** CD.A: abort on faults (else RAZ/WI). */
+  readonly a: boolean;
+  /** CD.TBI0. */
+  readonly tbi0: boolean;
+  /** CD.TBI1. */
+  readonly tbi1: boolean;
+  /** The TLB context of this CD's non-global entries (resolved by the model for `ctxVmid`). */
+  ctx: TlbContext | undefined;
+  /** The VMID `ctx` was resolved for. */
+  ctxVmid: number;
 }
 
+const C = Object.fromEntries(Object.entries(CD_FIELDS).map(([k, v]) => [k, wf(v)])) as Record<keyof typeof CD_FIELDS, WordField>;
+
 function ttParams(
-  f: Features, txsz: number, g: number, ttb: number, ipsBits: number, cd: Cd, had: number,
+  f: Features, txsz: number, g: number, ttb: number, ipsBits: number, affd: boolean, ha: boolean, hd: boolean, wxn: boolean, had: number, tbi: boolean,
 ): StageParams | undefined | false {
   if (g < 0 || !f.granules.includes(g)) return false;
   const min = f.vax && g === 16 ? 12 : 16;
   const max = f.stt ? (g === 16 ? 47 : 48) : 39;
   if (txsz < min || txsz > max) return false;
-  if (ttb >= 2 ** ipsBits) return false;
+  if (ttb >= POW2[ipsBits]!) return false;
   const inputBits = 64 - txsz;
-  return {
-    stage: 1, granuleShift: g, startLevel: s1StartLevel(inputBits, g), inputBits, ttb, oasBits: ipsBits,
-    affd: cd.AFFD === 1, ha: cd.HA === 1, hd: cd.HD === 1 && cd.HA === 1, had: f.had && had === 1, wxn: cd.WXN === 1, xnx: false,
-  };
+  return stage(1, g, s1StartLevel(inputBits, g), inputBits, ttb, ipsBits, affd, ha, hd && ha, f.had && had === 1, wxn, false, tbi);
 }
 
-/** Decodes and checks a CD; undefined when V=0 or ILLEGAL (C_BAD_CD). */
+/** Decodes and checks a CD (qwords 0-2 as six words); undefined when V=0 or ILLEGAL (C_BAD_CD). */
 export function decodeContextConfig(w: ArrayLike<number>, f: Features, s1StallD: boolean): ContextConfig | undefined {
-  const cd = decodeCdWords(w);
-  if (cd.V === 0 || cd.AA64 === 0 || cd.ENDI === 1) return undefined;
-  if ((cd.HA === 1 && f.httu < 1) || (cd.HD === 1 && f.httu < 2)) return undefined;
-  if (f.qemu && (cd.HA === 1 || cd.HD === 1)) return undefined;
-  if (cd.S === 1 && (f.stallModel === IDR0_STALL_MODEL_NO_STALL || s1StallD)) return undefined;
-  if (cd.S === 0 && f.stallModel === IDR0_STALL_MODEL_FORCE) return undefined;
-  if (cd.A === 0 && f.termModel) return undefined;
-  if (!f.asid16 && cd.ASID > 0xff) return undefined;
-  const ipsBits = Math.min(addressSizeBits(cd.IPS), f.oasBits);
+  if (rd(w, C.V) === 0 || rd(w, C.AA64) === 0 || rd(w, C.ENDI) === 1) return undefined;
+  const ha = rd(w, C.HA) === 1;
+  const hd = rd(w, C.HD) === 1;
+  if ((ha && f.httu < 1) || (hd && f.httu < 2)) return undefined;
+  if (f.qemu && (ha || hd)) return undefined;
+  const s = rd(w, C.S) === 1;
+  if (s && (f.stallModel === IDR0_STALL_MODEL_NO_STALL || s1StallD)) return undefined;
+  if (!s && f.stallModel === IDR0_STALL_MODEL_FORCE) return undefined;
+  const a = rd(w, C.A) === 1;
+  if (!a && f.termModel) return undefined;
+  const asid = rd(w, C.ASID);
+  if (!f.asid16 && asid > 0xff) return undefined;
+  const ipsBits = Math.min(addressSizeBits(rd(w, C.IPS)), f.oasBits);
+  const affd = rd(w, C.AFFD) === 1;
+  const wxn = rd(w, C.WXN) === 1;
   let tt0: StageParams | undefined;
   let tt1: StageParams | undefined;
-  if (cd.EPD0 === 0) {
-    const p = ttParams(f, cd.T0SZ, tg0Shift(cd.TG0), cd.TTB0, ipsBits, cd, cd.HAD0);
+  if (rd(w, C.EPD0) === 0) {
+    const p = ttParams(f, rd(w, C.T0SZ), tg0Shift(rd(w, C.TG0)), getAddr(w, 1, 4, 51), ipsBits, affd, ha, hd, wxn, rd(w, C.HAD0), rd(w, C.TBI0) === 1);
     if (p === false) return undefined;
     tt0 = p;
   }
-  if (cd.EPD1 === 0) {
-    const p = ttParams(f, cd.T1SZ, tg1Shift(cd.TG1), cd.TTB1, ipsBits, cd, cd.HAD1);
+  if (rd(w, C.EPD1) === 0) {
+    const p = ttParams(f, rd(w, C.T1SZ), tg1Shift(rd(w, C.TG1)), getAddr(w, 2, 4, 51), ipsBits, affd, ha, hd, wxn, rd(w, C.HAD1), rd(w, C.TBI1) === 1);
     if (p === false) return undefined;
     tt1 = p;
   }
-  return { cd, tt0, tt1, asid: cd.ASID };
+  return {
+    tt0, tt1, asid, s, r: rd(w, C.R) === 1, a, tbi0: rd(w, C.TBI0) === 1, tbi1: rd(w, C.TBI1) === 1,
+    ctx: undefined, ctxVmid: -1,
+  };
 }

@@ -7,9 +7,8 @@
  * and never hangs: loops are bounded by queue sizes and table levels.
  */
 
-import type { DmaFault, DmaResult, FaultClass, PhysicalMemoryLike } from '@ioasid/uapi';
+import type { DmaFault, DmaRequest, DmaResult, FaultClass, PhysicalMemoryLike } from '@ioasid/uapi';
 import { getAddr } from '../spec/bits.js';
-import { CD_WORDS } from '../spec/cd.js';
 import {
   CMD_ATC_INV,
   CMD_CFGI_ALL_RANGE,
@@ -126,7 +125,8 @@ import {
   CERROR_ILL,
   regField,
 } from '../spec/registers.js';
-import { STE_S1DSS_BYPASS, STE_S1DSS_SSID0, STE_WORDS } from '../spec/ste.js';
+import { STE_S1DSS_BYPASS, STE_S1DSS_SSID0 } from '../spec/ste.js';
+import { CdCache, SteCache } from './config-cache.js';
 import { decodeContextConfig, decodeFeatures, decodeStreamConfig, type ContextConfig, type Features, type StreamConfig } from './config.js';
 import { DEFAULT_IDR, QEMU_IDR, type SmmuIdRegisters } from './defaults.js';
 import {
@@ -141,8 +141,8 @@ import {
   TLB_KIND_S1_GLOBAL,
   TLB_KIND_S2,
   Tlb,
-  tlbTag,
 } from './tlb.js';
+import { POW2 } from './pow2.js';
 import { Walker, WalkOut } from './walker.js';
 
 /** An interrupt line of the SMMU (wired: the model calls the handler system.ts connects). */
@@ -246,6 +246,9 @@ export interface SmmuMmio {
 }
 
 const TWO32 = 4294967296;
+const SIZE = POW2;
+/** The data of every successful write (reads return a fresh array). */
+const EMPTY = new Uint8Array(0);
 const STORED = new Set([
   SMMU_CR0, SMMU_CR1, SMMU_CR2, SMMU_GBPA, SMMU_AGBPA, SMMU_IRQ_CTRL, SMMU_GERRORN,
   SMMU_GERROR_IRQ_CFG0, SMMU_GERROR_IRQ_CFG0 + 4, SMMU_GERROR_IRQ_CFG1, SMMU_GERROR_IRQ_CFG2,
@@ -277,10 +280,6 @@ function faultClassOf(id: number): FaultClass {
   }
 }
 
-function maskBits(n: number): number {
-  return n >= 32 ? 0xffffffff : n <= 0 ? 0 : (1 << n) - 1;
-}
-
 /** The Arm SMMUv3 hardware model. Every method returns its result directly. */
 export class SmmuV3Hardware {
   /** Memory the model reads and writes. */
@@ -307,11 +306,8 @@ export class SmmuV3Hardware {
   private readonly walker: Walker;
   private readonly w1 = new WalkOut();
   private readonly w2 = new WalkOut();
-  private readonly steCache = new Map<number, StreamConfig>();
-  private readonly cdCache = new Map<number, Map<number, ContextConfig>>();
-  private cdCount = 0;
-  private readonly steCapacity: number;
-  private readonly cdCapacity: number;
+  private readonly steCache: SteCache;
+  private readonly cdCache: CdCache;
   private readonly stalls = new Map<number, { sid: number; request: SmmuDmaRequest }>();
   private nextStag = 1;
   private readonly words16 = new Uint32Array(16);
@@ -327,6 +323,29 @@ export class SmmuV3Hardware {
   private pending: DmaFault | undefined;
   private curIova = 0n;
   private curOff = 0;
+  // The transaction being translated (set once per DMA; fault paths build records from them).
+  private rqReq: SmmuDmaRequest | undefined;
+  private rqSid = 0;
+  private rqSsv = false;
+  private rqSsid = 0;
+  private rqWrite = false;
+  private rqExec = false;
+  private rqPriv = false;
+  private rqAts = false;
+  private rqSize = 0;
+  private rqData: Uint8Array | undefined;
+  private rqNeed = 0;
+  private xHi = 0;
+  private xLo = 0;
+  // The last configuration used (one-entry memo in front of the STE and CD caches).
+  private mSid = -1;
+  private mSc: StreamConfig | undefined;
+  private mCcIdx = -1;
+  private mCc: ContextConfig | undefined;
+  private cr0v = 0;
+  private strtabBase = 0;
+  private strtabCfg = 0;
+  private readonly oasHiLimit: number;
 
   /** @param options - memory, identification registers, profile, cache sizes, interrupt handler */
   constructor(options: SmmuV3Options) {
@@ -336,9 +355,10 @@ export class SmmuV3Hardware {
     this.idr = { ...base, ...options.idr };
     this.f = decodeFeatures(this.idr.idr0, this.idr.idr1, this.idr.idr3, this.idr.idr5, this.profile === 'qemu');
     this.tlb = new Tlb(options.tlbEntries ?? 4096);
-    this.steCapacity = options.configCacheEntries ?? 1024;
-    this.cdCapacity = (options.configCacheEntries ?? 1024) * 4;
+    this.steCache = new SteCache(options.configCacheEntries ?? 1024);
+    this.cdCache = new CdCache((options.configCacheEntries ?? 1024) * 4);
     this.walker = new Walker(this.memory);
+    this.oasHiLimit = 2 ** Math.max(0, this.f.oasBits - 32);
     this.onInterrupt = options.onInterrupt;
     // Reset values: GBPA 0 except QEMU's 0x1000 (SHCFG=incoming, bypass). Queues and tables
     // reset to UNKNOWN: modelled as 0.
@@ -374,7 +394,7 @@ export class SmmuV3Hardware {
 
   /** Entries held by each cache: STEs, CDs and TLB translations. */
   cacheSizes(): { readonly ste: number; readonly cd: number; readonly tlb: number } {
-    return { ste: this.steCache.size, cd: this.cdCount, tlb: this.tlb.size };
+    return { ste: this.steCache.size, cd: this.cdCache.size, tlb: this.tlb.size };
   }
 
   /**
@@ -383,9 +403,9 @@ export class SmmuV3Hardware {
    * stream fetches its STE and CD and walks the tables again. For cold-cache benchmarks and tests.
    */
   flushCaches(): void {
+    this.forgetMemo();
     this.steCache.clear();
     this.cdCache.clear();
-    this.cdCount = 0;
     this.tlb.invalidateAll();
   }
 
@@ -431,7 +451,7 @@ export class SmmuV3Hardware {
   }
 
   private get cr0(): number {
-    return this.reg(SMMU_CR0);
+    return this.cr0v;
   }
 
   private write32(o: number, value: number): void {
@@ -441,6 +461,7 @@ export class SmmuV3Hardware {
       case SMMU_CR0: {
         const next = v & CR0_WRITABLE;
         this.regs.set(SMMU_CR0, next); // CR0ACK follows at once: the model completes every change synchronously
+        this.cr0v = next;
         if ((next & CR0_CMDQEN) !== 0 && (cr0 & CR0_CMDQEN) === 0) this.processCmdq();
         return;
       }
@@ -452,7 +473,11 @@ export class SmmuV3Hardware {
       case SMMU_STRTAB_BASE:
       case SMMU_STRTAB_BASE + 4:
       case SMMU_STRTAB_BASE_CFG:
-        if ((cr0 & CR0_SMMUEN) === 0) this.regs.set(o, v); // RO while SMMUEN
+        if ((cr0 & CR0_SMMUEN) === 0) {
+          this.regs.set(o, v); // RO while SMMUEN
+          this.strtabBase = this.base64(SMMU_STRTAB_BASE, 6);
+          this.strtabCfg = this.reg(SMMU_STRTAB_BASE_CFG);
+        }
         return;
       case SMMU_CMDQ_BASE:
       case SMMU_CMDQ_BASE + 4:
@@ -561,6 +586,7 @@ export class SmmuV3Hardware {
     const F = CMD_FIELDS;
     const op = getField(w, F.OP);
     const f = this.f;
+    if (op >= CMD_CFGI_STE && op <= CMD_CFGI_CD_ALL) this.forgetMemo(); // configuration invalidations
     switch (op) {
       case CMD_PREFETCH_CONFIG:
       case CMD_PREFETCH_ADDR:
@@ -575,30 +601,23 @@ export class SmmuV3Hardware {
         if (range === CMD_CFGI_ALL_RANGE) {
           this.steCache.clear();
           this.cdCache.clear();
-          this.cdCount = 0;
           return 0;
         }
         const span = 2 ** (range + 1);
         const first = getField(w, F.StreamID) - (getField(w, F.StreamID) % span);
-        for (const sid of new Set([...this.steCache.keys(), ...this.cdCache.keys()])) {
-          if (sid >= first && sid < first + span) this.invalidateSte(sid);
-        }
+        this.steCache.deleteRange(first, span);
+        if (span >= 65536) this.cdCache.clear();
+        else for (let sid = first; sid < first + span; sid++) this.cdCache.deleteSid(sid);
         return 0;
       }
       case CMD_CFGI_CD: {
         if (!f.s1p || getField(w, F.SSec) !== 0) return CERROR_ILL;
-        const m = this.cdCache.get(getField(w, F.StreamID));
-        if (m?.delete(getField(w, F.SubstreamID)) === true) this.cdCount--;
+        this.cdCache.delete(getField(w, F.StreamID), getField(w, F.SubstreamID));
         return 0;
       }
       case CMD_CFGI_CD_ALL: {
         if (!f.s1p) return CERROR_ILL;
-        const sid = getField(w, F.StreamID);
-        const m = this.cdCache.get(sid);
-        if (m !== undefined) {
-          this.cdCount -= m.size;
-          this.cdCache.delete(sid);
-        }
+        this.cdCache.deleteSid(getField(w, F.StreamID));
         return 0;
       }
       case CMD_TLBI_NH_ALL: {
@@ -705,18 +724,15 @@ export class SmmuV3Hardware {
     const scale = getField(w, F.SCALE);
     if (num === 0 && scale === 0 && getField(w, F.TTL) === 0) return -1;
     const granule = tg === 1 ? 12 : tg === 2 ? 14 : 16;
-    return (num + 1) * 2 ** (scale + granule);
+    return (num + 1) * POW2[scale + granule]!;
   }
 
   private invalidateSte(sid: number): void {
     this.steCache.delete(sid);
     // CMD_CFGI_STE also invalidates every CD (and L1CD) cached through that StreamID (§4.3.1).
-    const m = this.cdCache.get(sid);
-    if (m !== undefined) {
-      this.cdCount -= m.size;
-      this.cdCache.delete(sid);
-    }
+    this.cdCache.deleteSid(sid);
   }
+
 
   // ---------------------------------------------------------------- event and PRI queues
 
@@ -822,10 +838,10 @@ export class SmmuV3Hardware {
       this.respond({ streamId: sid, substreamId: ssid, prgi, code: PRG_RESPONSE_SUCCESS, auto: true });
       return;
     }
-    const sc = this.streamConfig(sid, undefined, false);
+    const sc = this.streamConfig(sid, false);
     this.pending = undefined;
     if (sc === undefined) this.respond({ streamId: sid, substreamId: undefined, prgi, code: PRG_RESPONSE_FAILURE, auto: true });
-    else this.respond({ streamId: sid, substreamId: sc.ste.PPAR === 1 ? ssid : undefined, prgi, code: PRG_RESPONSE_SUCCESS, auto: true });
+    else this.respond({ streamId: sid, substreamId: sc.ppar === 1 ? ssid : undefined, prgi, code: PRG_RESPONSE_SUCCESS, auto: true });
   }
 
   private resume(sid: number, stag: number, retry: boolean, abort: boolean): void {
@@ -873,152 +889,154 @@ export class SmmuV3Hardware {
     return this.curIova + BigInt(this.curOff);
   }
 
+  /** The event record fields of the transaction being translated (built on fault paths only). */
+  private ev(EventID: number, S2 = 0, CLASS = 0, TTRnW = 0, Addr = 0): SmmuEventFields {
+    return {
+      EventID,
+      StreamID: this.rqSid,
+      SSV: this.rqSsv ? 1 : 0,
+      SubstreamID: this.rqSsid,
+      PnU: this.rqPriv ? 1 : 0,
+      InD: this.rqExec ? 1 : 0,
+      RnW: this.rqWrite ? 0 : 1,
+      InputAddrHi: this.xHi,
+      InputAddrLo: this.xLo,
+      S2,
+      CLASS,
+      TTRnW,
+      Addr,
+    };
+  }
+
+  /** Forgets the last-used configuration (after any change to the STE or CD caches). */
+  private forgetMemo(): void {
+    this.mSc = undefined;
+    this.mCc = undefined;
+  }
+
   /** The StreamConfig of `sid`, from the cache or fetched; undefined with `pending` set on a fault. */
-  private streamConfig(sid: number, ev: SmmuEventFields | undefined, record: boolean): StreamConfig | undefined {
+  private streamConfig(sid: number, record: boolean): StreamConfig | undefined {
     const cached = this.steCache.get(sid);
     if (cached !== undefined) return cached;
     const mem = this.memory;
-    const cfg = this.reg(SMMU_STRTAB_BASE_CFG);
+    const cfg = this.strtabCfg;
     const log2 = Math.min(cfg & 0x3f, this.f.sidBits);
-    const base = this.base64(SMMU_STRTAB_BASE, 6);
-    const badSid = (): void => {
-      const rec = record && (this.reg(SMMU_CR2) & CR2_RECINVSID) !== 0;
-      this.pending = this.fault({ ...ev, EventID: C_BAD_STREAMID, StreamID: sid }, rec, this.fi);
-    };
-    if (sid >= 2 ** log2) {
-      badSid();
+    const base = this.strtabBase;
+    const bad = (id: number, addr: number, rec: boolean): StreamConfig | undefined => {
+      const e = this.ev(id, 0, 0, 0, addr);
+      this.pending = this.fault(sid === e.StreamID ? e : { ...e, StreamID: sid }, rec, this.fi);
       return undefined;
-    }
+    };
+    const badSid = (): StreamConfig | undefined => bad(C_BAD_STREAMID, 0, record && (this.reg(SMMU_CR2) & CR2_RECINVSID) !== 0);
+    if (sid >= SIZE[log2]!) return badSid();
     let steAddr: number;
     if (((cfg >>> 16) & 3) === 1) {
       let split = (cfg >>> 6) & 0x1f;
       if (split !== 6 && split !== 8 && split !== 10) split = 6;
-      const l1 = base + Math.floor(sid / 2 ** split) * 8;
-      if (!mem.contains(l1, 8)) {
-        this.pending = this.fault({ ...ev, EventID: F_STE_FETCH, StreamID: sid, Addr: l1 }, record, this.fi);
-        return undefined;
-      }
+      const l1 = base + (sid >>> split) * 8;
+      if (!mem.contains(l1, 8)) return bad(F_STE_FETCH, l1, record);
       const lo = mem.read32At(l1);
       const hi = mem.read32At(l1 + 4);
       const span = lo & 0x1f;
-      if (span === 0 || span > 11 || span > split + 1) {
-      badSid();
-      return undefined;
-    }
-      const l2idx = sid % 2 ** split;
-      if (l2idx >= 2 ** (span - 1)) {
-      badSid();
-      return undefined;
-    }
-      const l2ptr = (hi & 0xfffff) * TWO32 + (((lo >>> 6) << 6) >>> 0);
-      steAddr = l2ptr - (l2ptr % 2 ** (span + 5)) + l2idx * 64;
+      if (span === 0 || span > 11 || span > split + 1) return badSid();
+      const l2idx = sid & ((1 << split) - 1);
+      if (l2idx >= 1 << (span - 1)) return badSid();
+      // L2Ptr [51:6], aligned down to the level-2 array's size (2^(Span-1) STEs of 64 bytes).
+      steAddr = (hi & 0xfffff) * TWO32 + ((lo & ~((1 << (span + 5)) - 1)) >>> 0) + l2idx * 64;
     } else steAddr = base + sid * 64;
-    if (!mem.contains(steAddr, 64)) {
-      this.pending = this.fault({ ...ev, EventID: F_STE_FETCH, StreamID: sid, Addr: steAddr }, record, this.fi);
-      return undefined;
-    }
-    for (let i = 0; i < STE_WORDS; i++) this.words16[i] = mem.read32At(steAddr + i * 4);
+    if (!mem.contains(steAddr, 64)) return bad(F_STE_FETCH, steAddr, record);
+    // Qwords 0-3 hold every field the model decodes.
+    for (let i = 0; i < 8; i++) this.words16[i] = mem.read32At(steAddr + i * 4);
     const sc = decodeStreamConfig(this.words16, this.f);
-    if (sc === undefined) {
-      this.pending = this.fault({ ...ev, EventID: C_BAD_STE, StreamID: sid }, record, this.fi);
-      return undefined;
-    }
-    if (this.steCache.size >= this.steCapacity) this.steCache.delete(this.steCache.keys().next().value!);
+    if (sc === undefined) return bad(C_BAD_STE, 0, record);
     this.steCache.set(sid, sc);
     return sc;
   }
 
   /** Stage-2 translation of a configuration-structure IPA (nested CD fetch). */
-  private s2Fetch(sc: StreamConfig, ipa: number, ev: SmmuEventFields): number {
+  private s2Fetch(sc: StreamConfig, ipa: number): number {
     const o = this.walker.walk(sc.s2p!, ipa, PERM_R_PRIV | PERM_R_USER, this.w2);
     if (o.fault === 0 && (o.perms & (PERM_R_PRIV | PERM_R_USER)) === 0) o.fault = F_PERMISSION;
     if (o.fault !== 0) {
-      if (o.fault === F_WALK_EABT) this.pending = this.fault({ ...ev, EventID: F_WALK_EABT, Addr: o.fetchAddr }, true, this.fi);
-      else {
-        this.pending = this.fault(
-          { ...ev, EventID: o.fault, S2: 1, CLASS: EVT_CLASS_CD, TTRnW: 1, Addr: ipa },
-          sc.ste.S2R === 1,
-          this.fi,
-        );
-      }
+      if (o.fault === F_WALK_EABT) this.pending = this.fault(this.ev(F_WALK_EABT, 0, 0, 0, o.fetchAddr), true, this.fi);
+      else this.pending = this.fault(this.ev(o.fault, 1, EVT_CLASS_CD, 1, ipa), sc.s2r, this.fi);
       return -1;
     }
-    return o.oa + (ipa % 2 ** o.shift);
+    return o.oa + ((ipa >>> 0) & (SIZE[o.shift]! - 1));
   }
 
-  private contextConfig(sid: number, sc: StreamConfig, idx: number, ev: SmmuEventFields): ContextConfig | undefined {
-    const m = this.cdCache.get(sid);
-    const cached = m?.get(idx);
+  private contextConfig(sid: number, sc: StreamConfig, idx: number): ContextConfig | undefined {
+    const cached = this.cdCache.get(sid, idx);
     if (cached !== undefined) return cached;
     const mem = this.memory;
-    const ptr = sc.ste.S1ContextPtr;
+    const ptr = sc.s1ContextPtr;
     let cdAddr: number;
-    if (sc.cdMax === 0 || sc.ste.S1Fmt === 0) cdAddr = ptr + idx * 64;
+    if (sc.cdMax === 0 || sc.s1Fmt === 0) cdAddr = ptr + idx * 64;
     else {
-      const leafBits = sc.ste.S1Fmt === 1 ? 6 : 10;
-      let l1 = ptr + Math.floor(idx / 2 ** leafBits) * 8;
+      const leafBits = sc.s1Fmt === 1 ? 6 : 10;
+      let l1 = ptr + (idx >>> leafBits) * 8;
       if (sc.s2) {
-        l1 = this.s2Fetch(sc, l1, ev);
+        l1 = this.s2Fetch(sc, l1);
         if (l1 < 0) return undefined;
       }
       if (!mem.contains(l1, 8)) {
-        this.pending = this.fault({ ...ev, EventID: F_CD_FETCH, Addr: l1 }, true, this.fi);
+        this.pending = this.fault(this.ev(F_CD_FETCH, 0, 0, 0, l1), true, this.fi);
         return undefined;
       }
       const lo = mem.read32At(l1);
       const hi = mem.read32At(l1 + 4);
       if ((lo & 1) === 0) {
-        this.pending = this.fault({ ...ev, EventID: C_BAD_SUBSTREAMID }, true, this.fi);
+        this.pending = this.fault(this.ev(C_BAD_SUBSTREAMID), true, this.fi);
         return undefined;
       }
-      let l2 = (hi & 0xfffff) * TWO32 + (((lo >>> 12) << 12) >>> 0);
-      if (leafBits === 10) l2 -= l2 % 65536; // L2Ptr[15:12] RES0 for 64 KB leaves
-      cdAddr = l2 + (idx % 2 ** leafBits) * 64;
+      // L2Ptr [51:12]; [15:12] are RES0 for 64 KB leaves.
+      const l2 = (hi & 0xfffff) * TWO32 + ((lo & (leafBits === 10 ? 0xffff0000 : 0xfffff000)) >>> 0);
+      cdAddr = l2 + (idx & ((1 << leafBits) - 1)) * 64;
     }
     if (sc.s2) {
-      cdAddr = this.s2Fetch(sc, cdAddr, ev);
+      cdAddr = this.s2Fetch(sc, cdAddr);
       if (cdAddr < 0) return undefined;
     }
     if (!mem.contains(cdAddr, 64)) {
-      this.pending = this.fault({ ...ev, EventID: F_CD_FETCH, Addr: cdAddr }, true, this.fi);
+      this.pending = this.fault(this.ev(F_CD_FETCH, 0, 0, 0, cdAddr), true, this.fi);
       return undefined;
     }
-    for (let i = 0; i < CD_WORDS; i++) this.words16[i] = mem.read32At(cdAddr + i * 4);
-    const cc = decodeContextConfig(this.words16, this.f, sc.ste.S1STALLD === 1);
+    // Qwords 0-2 hold every field the model decodes (MAIR and the rest do not change a translation).
+    for (let i = 0; i < 6; i++) this.words16[i] = mem.read32At(cdAddr + i * 4);
+    const cc = decodeContextConfig(this.words16, this.f, sc.s1StallD);
     if (cc === undefined) {
-      this.pending = this.fault({ ...ev, EventID: C_BAD_CD }, true, this.fi);
+      this.pending = this.fault(this.ev(C_BAD_CD), true, this.fi);
       return undefined;
     }
-    if (this.cdCount >= this.cdCapacity) {
-      for (const [s, mm] of this.cdCache) {
-        this.cdCount -= mm.size;
-        this.cdCache.delete(s);
-        break;
-      }
-    }
-    let mm = this.cdCache.get(sid);
-    if (mm === undefined) this.cdCache.set(sid, (mm = new Map<number, ContextConfig>()));
-    mm.set(idx, cc);
-    this.cdCount++;
+    this.cdCache.set(sid, idx, cc);
     return cc;
   }
 
   // ---------------------------------------------------------------- translation
 
+  /** The transaction being translated, as an object (built for a stall only). */
+  private request(): SmmuDmaRequest {
+    if (this.rqReq !== undefined) return this.rqReq;
+    return {
+      streamId: this.rqSid,
+      ...(this.rqSsv ? { substreamId: this.rqSsid } : {}),
+      iova: this.curIova,
+      size: this.rqSize,
+      write: this.rqWrite,
+      ...(this.rqData === undefined ? {} : { data: this.rqData }),
+      exec: this.rqExec,
+      priv: this.rqPriv,
+      ats: this.rqAts,
+    };
+  }
+
   /**
    * A translation-related fault at stage 1 (CD.A/R/S) or stage 2 (STE.S2R/S2S, A=1): recorded,
    * stalled, aborted or completed RAZ/WI as IHI0070 §5.5 says. Returns undefined for RAZ/WI.
    */
-  private translationFault(
-    e: SmmuEventFields,
-    iova: bigint,
-    req: SmmuDmaRequest,
-    sid: number,
-    stall: boolean,
-    recordBit: boolean,
-    abort: boolean,
-  ): DmaFault | undefined {
-    if (req.ats === true) {
+  private translationFault(e: SmmuEventFields, stall: boolean, recordBit: boolean, abort: boolean): DmaFault | undefined {
+    const iova = this.fi;
+    if (this.rqAts) {
       // ATS Translation Request: the failure goes back to the endpoint, no event.
       return this.fault(e, false, iova, faultClassOf(e.EventID), { ats: true });
     }
@@ -1027,7 +1045,7 @@ export class SmmuV3Hardware {
       this.nextStag = (this.nextStag % 0xffff) + 1;
       const recorded = this.recordEvent({ ...e, Stall: 1, STAG: stag });
       if (recorded) {
-        this.stalls.set(stag, { sid, request: req });
+        this.stalls.set(stag, { sid: this.rqSid, request: this.request() });
         const ev = decodeEventWords(encodeEventWords({ ...e, Stall: 1, STAG: stag }, this.evt));
         return { class: 'page-request', name: ev.name, code: e.EventID, iova, record: { ...ev, recorded } };
       }
@@ -1042,183 +1060,194 @@ export class SmmuV3Hardware {
     return this.fault(e, recordBit, iova);
   }
 
+  /** A stage-2 translation fault (STE.S2S/S2R, always aborting). */
+  private s2Fault(id: number, cls: number, addr: number, ttrnw = 0): DmaFault | undefined {
+    const sc = this.mSc!;
+    return this.translationFault(this.ev(id, 1, cls, ttrnw, addr), sc.s2s, sc.s2r, true);
+  }
+
+  /** A stage-1 translation fault (CD.S/R/A). */
+  private s1Fault(id: number, cc: ContextConfig): DmaFault | undefined {
+    return this.translationFault(this.ev(id, 0, EVT_CLASS_IN), cc.s, cc.r || cc.s, cc.a);
+  }
+
   /**
-   * Translates the input address `hi:lo` of `req`; on success sets xlPa/xlLimit/xlRaz and
-   * returns undefined, on a fault returns it (recorded as the architecture says).
+   * Translates the input address `hi:lo` of the transaction described by the `rq*` fields; on
+   * success sets xlPa/xlLimit/xlRaz and returns undefined, on a fault returns it (recorded as
+   * the architecture says). The hit path allocates nothing.
    */
-  private translate(req: SmmuDmaRequest, hi: number, lo: number): DmaFault | undefined {
+  private translate(hi: number, lo: number): DmaFault | undefined {
     this.xlRaz = false;
+    this.xHi = hi;
+    this.xLo = lo;
     const f = this.f;
-    const write = req.write;
-    const exec = req.exec === true;
-    const priv = req.priv === true;
-    const need = priv ? (exec ? PERM_X_PRIV : write ? PERM_W_PRIV : PERM_R_PRIV) : exec ? PERM_X_USER : write ? PERM_W_USER : PERM_R_USER;
-    const cr0 = this.cr0;
+    const need = this.rqNeed;
+    const cr0 = this.cr0v;
     if ((cr0 & CR0_SMMUEN) === 0) {
       if ((this.reg(SMMU_GBPA) & GBPA_ABORT) !== 0) return this.silent('GBPA.ABORT', 'blocked', this.fi);
       // Global bypass: an address above OAS is aborted with no event.
-      if (hi >= 2 ** Math.max(0, f.oasBits - 32)) return this.silent('GBPA bypass beyond OAS', 'address-size', this.fi);
+      if (hi >= this.oasHiLimit) return this.silent('GBPA bypass beyond OAS', 'address-size', this.fi);
       this.xlPa = hi * TWO32 + lo;
       this.xlLimit = 4096 - (lo & 0xfff);
       return undefined;
     }
-    const sid = req.streamId >>> 0;
-    const ssv = req.substreamId !== undefined;
-    const ssid = ssv ? req.substreamId & 0xfffff : 0;
-    const ev: SmmuEventFields = {
-      EventID: 0,
-      StreamID: sid,
-      SSV: ssv ? 1 : 0,
-      SubstreamID: ssid,
-      PnU: priv ? 1 : 0,
-      InD: exec ? 1 : 0,
-      RnW: write ? 0 : 1,
-      InputAddrHi: hi,
-      InputAddrLo: lo,
-    };
-    const sc = this.streamConfig(sid, ev, true);
-    if (sc === undefined) return this.pending;
-    const ste = sc.ste;
+    const sid = this.rqSid;
+    const ssv = this.rqSsv;
+    const ssid = this.rqSsid;
+    let sc = this.mSc;
+    if (sc === undefined || this.mSid !== sid) {
+      sc = this.streamConfig(sid, true);
+      if (sc === undefined) return this.pending;
+      this.mSc = sc;
+      this.mSid = sid;
+      this.mCc = undefined;
+    }
     if (!sc.s1 && !sc.s2) {
       if (sc.config < 4) return this.silent('STE.Config abort', 'blocked', this.fi); // no event (§5.2)
-      if (ssv) return this.fault({ ...ev, EventID: C_BAD_SUBSTREAMID }, true, this.fi);
-      if (req.ats === true) return this.fault({ ...ev, EventID: F_BAD_ATS_TREQ }, true, this.fi);
-      if (hi >= 2 ** Math.max(0, f.oasBits - 32)) return this.fault({ ...ev, EventID: F_ADDR_SIZE, CLASS: EVT_CLASS_IN }, true, this.fi);
+      if (ssv) return this.fault(this.ev(C_BAD_SUBSTREAMID), true, this.fi);
+      if (this.rqAts) return this.fault(this.ev(F_BAD_ATS_TREQ), true, this.fi);
+      if (hi >= this.oasHiLimit) return this.fault(this.ev(F_ADDR_SIZE, 0, EVT_CLASS_IN), true, this.fi);
       this.xlPa = hi * TWO32 + lo;
       this.xlLimit = 4096 - (lo & 0xfff);
       return undefined;
     }
-    if (req.ats === true && ste.EATS === 0) return this.fault({ ...ev, EventID: F_BAD_ATS_TREQ }, true, this.fi);
+    if (this.rqAts && sc.eats === 0) return this.fault(this.ev(F_BAD_ATS_TREQ), true, this.fi);
     let s1 = sc.s1;
     let cdIdx = 0;
     if (sc.s1) {
       if (ssv) {
-        if (f.ssidBits === 0 || sc.cdMax === 0 || ssid >= 2 ** sc.cdMax) return this.fault({ ...ev, EventID: C_BAD_SUBSTREAMID }, true, this.fi);
-        if (ssid === 0 && ste.S1DSS === STE_S1DSS_SSID0) return this.fault({ ...ev, EventID: F_STREAM_DISABLED }, true, this.fi);
+        if (f.ssidBits === 0 || sc.cdMax === 0 || ssid >= SIZE[sc.cdMax]!) return this.fault(this.ev(C_BAD_SUBSTREAMID), true, this.fi);
+        if (ssid === 0 && sc.s1dss === STE_S1DSS_SSID0) return this.fault(this.ev(F_STREAM_DISABLED), true, this.fi);
         cdIdx = ssid;
       } else if (sc.cdMax > 0) {
-        if (ste.S1DSS === STE_S1DSS_BYPASS) s1 = false;
-        else if (ste.S1DSS !== STE_S1DSS_SSID0) return this.fault({ ...ev, EventID: F_STREAM_DISABLED }, true, this.fi);
+        if (sc.s1dss === STE_S1DSS_BYPASS) s1 = false;
+        else if (sc.s1dss !== STE_S1DSS_SSID0) return this.fault(this.ev(F_STREAM_DISABLED), true, this.fi);
       }
-    } else if (ssv) return this.fault({ ...ev, EventID: C_BAD_SUBSTREAMID }, true, this.fi);
+    } else if (ssv) return this.fault(this.ev(C_BAD_SUBSTREAMID), true, this.fi);
 
-    const s2r = ste.S2R === 1;
-    const s2s = ste.S2S === 1;
+    const tlb = this.tlb;
     if (!s1) {
       if (!sc.s2) {
         // Stage 1 bypassed by S1DSS and no stage 2: the output is the input.
-        if (hi >= 2 ** Math.max(0, f.oasBits - 32)) return this.fault({ ...ev, EventID: F_ADDR_SIZE, CLASS: EVT_CLASS_IN }, true, this.fi);
+        if (hi >= this.oasHiLimit) return this.fault(this.ev(F_ADDR_SIZE, 0, EVT_CLASS_IN), true, this.fi);
         this.xlPa = hi * TWO32 + lo;
         this.xlLimit = 4096 - (lo & 0xfff);
         return undefined;
       }
       const s2p = sc.s2p!;
-      if (hi >= 2 ** Math.max(0, s2p.inputBits - 32)) {
-        return this.translationFault({ ...ev, EventID: F_TRANSLATION, S2: 1, CLASS: EVT_CLASS_IN, Addr: 0 }, this.fi, req, sid, s2s, s2r, true);
+      if (s2p.inputBits >= 32 ? hi >= s2p.inHiLimit : hi !== 0) return this.s2Fault(F_TRANSLATION, EVT_CLASS_IN, 0);
+      let c = sc.s2Ctx;
+      if (c === undefined) c = sc.s2Ctx = tlb.context(TLB_KIND_S2, sc.vmid, 0);
+      let i = tlb.lookup(c, hi, lo, 0);
+      let pa: number;
+      let shift: number;
+      let perms: number;
+      if (i >= 0) {
+        perms = tlb.permsAt(i);
+        if ((perms & need) === 0 && (perms & PERM_W_DBM) !== 0) i = -1; // a write to a clean DBM page re-walks
       }
-      const ipa = hi * TWO32 + lo;
-      const tag = tlbTag(TLB_KIND_S2, sc.vmid, 0);
-      let e = this.tlb.lookup(tag, ipa, 0);
-      if (e === undefined || ((e.perms & need) === 0 && (e.perms & PERM_W_DBM) !== 0)) {
-        const o = this.walker.walk(s2p, ipa, need, this.w1);
+      if (i < 0) {
+        const o = this.walker.walkHL(s2p, hi, lo, need, this.w1);
         if (o.fault !== 0) {
-          if (o.fault === F_WALK_EABT) return this.fault({ ...ev, EventID: F_WALK_EABT, Addr: o.fetchAddr }, true, this.fi);
-          return this.translationFault(
-            { ...ev, EventID: o.fault, S2: 1, CLASS: EVT_CLASS_IN, Addr: ipa - (ipa % 4096) }, this.fi, req, sid, s2s, s2r, true,
-          );
+          if (o.fault === F_WALK_EABT) return this.fault(this.ev(F_WALK_EABT, 0, 0, 0, o.fetchAddr), true, this.fi);
+          return this.s2Fault(o.fault, EVT_CLASS_IN, (hi * TWO32 + lo) - (lo & 0xfff));
         }
-        e = { pa: o.oa, shift: o.shift, perms: o.perms };
-        this.tlb.insert(TLB_KIND_S2, sc.vmid, 0, ipa, 0, e);
+        pa = o.oa;
+        shift = o.shift;
+        perms = o.perms;
+        tlb.insert(c, hi, lo, 0, shift, pa, perms);
+      } else {
+        pa = tlb.pa(i);
+        shift = tlb.shiftAt(i);
+        perms = tlb.permsAt(i);
       }
-      if ((e.perms & need) === 0) {
-        return this.translationFault(
-          { ...ev, EventID: F_PERMISSION, S2: 1, CLASS: EVT_CLASS_IN, Addr: ipa - (ipa % 4096) }, this.fi, req, sid, s2s, s2r, true,
-        );
-      }
-      const off = ipa % 2 ** e.shift;
-      this.xlPa = e.pa + off;
-      this.xlLimit = 2 ** e.shift - off;
+      if ((perms & need) === 0) return this.s2Fault(F_PERMISSION, EVT_CLASS_IN, (hi * TWO32 + lo) - (lo & 0xfff));
+      const off = (lo & (SIZE[shift]! - 1)) >>> 0;
+      this.xlPa = pa + off;
+      this.xlLimit = SIZE[shift]! - off;
       return undefined;
     }
 
-    const cc = this.contextConfig(sid, sc, cdIdx, ev);
-    if (cc === undefined) return this.pending;
-    const cd = cc.cd;
-    const stall = cd.S === 1;
-    const rec = cd.R === 1 || stall;
-    const abort = cd.A === 1;
-    // TTB0 or TTB1 by the top bit (bit 55 with TBI), the rest of the top bits must match it.
-    const tbi0 = cd.TBI0 === 1;
-    const tbi1 = cd.TBI1 === 1;
-    const upper = ((tbi0 || tbi1) ? (hi >>> 23) & 1 : hi >>> 31) === 1;
-    const tt = upper ? cc.tt1 : cc.tt0;
-    const s1Fault = (id: number) =>
-      this.translationFault({ ...ev, EventID: id, CLASS: EVT_CLASS_IN }, this.fi, req, sid, stall, rec, abort);
-    if (tt === undefined) return s1Fault(F_TRANSLATION); // EPD0/EPD1
-    const top = (upper ? tbi1 : tbi0) ? 56 : 64;
-    const inputBits = tt.inputBits;
-    const hiFrom = Math.max(inputBits - 32, 0);
-    const hiMask = ((maskBits(top - 32 - hiFrom) << hiFrom) >>> 0);
-    const hiBits = (hi & hiMask) >>> 0;
-    let inRange = upper ? hiBits === hiMask : hiBits === 0;
-    if (inputBits < 32) {
-      const loMask = ~maskBits(inputBits) >>> 0;
-      const loBits = (lo & loMask) >>> 0;
-      inRange &&= upper ? loBits === loMask : loBits === 0;
+    let cc = this.mCc;
+    if (cc === undefined || this.mCcIdx !== cdIdx) {
+      cc = this.contextConfig(sid, sc, cdIdx);
+      if (cc === undefined) return this.pending;
+      this.mCc = cc;
+      this.mCcIdx = cdIdx;
     }
-    if (!inRange) return s1Fault(F_TRANSLATION);
-    const vaLow = (hi & maskBits(hiFrom)) * TWO32 + (inputBits < 32 ? lo & maskBits(inputBits) : lo);
+    // TTB0 or TTB1 by the top bit (bit 55 with TBI), the rest of the top bits must match it.
+    const tbi = cc.tbi0 || cc.tbi1;
+    const upper = (tbi ? (hi >>> 23) & 1 : hi >>> 31) === 1;
+    const tt = upper ? cc.tt1 : cc.tt0;
+    if (tt === undefined) return this.s1Fault(F_TRANSLATION, cc); // EPD0/EPD1
+    const topHi = (hi & tt.topHiMask) >>> 0;
+    const topLo = (lo & tt.topLoMask) >>> 0;
+    if (upper ? topHi !== tt.topHiMask || topLo !== tt.topLoMask : (topHi | topLo) !== 0) return this.s1Fault(F_TRANSLATION, cc);
+    const vhi = (hi & tt.keepHiMask) >>> 0;
+    const vlo = (lo & tt.keepLoMask) >>> 0;
     const region = upper ? 1 : 0;
-    const vmid = sc.vmid;
-    const asid = cc.asid;
-    let e = this.tlb.lookup(tlbTag(TLB_KIND_S1, vmid, asid), vaLow, region) ?? this.tlb.lookup(tlbTag(TLB_KIND_S1_GLOBAL, vmid, 0), vaLow, region);
-    if (e === undefined || ((e.perms & need) === 0 && (e.perms & PERM_W_DBM) !== 0)) {
-      const o = this.walker.walk(tt, vaLow, need, this.w1, sc.s2 ? sc.s2p : undefined);
+    let c = cc.ctx;
+    if (c === undefined || cc.ctxVmid !== sc.vmid) {
+      c = cc.ctx = tlb.context(TLB_KIND_S1, sc.vmid, cc.asid);
+      cc.ctxVmid = sc.vmid;
+    }
+    let i = tlb.lookup(c, vhi, vlo, region);
+    if (i < 0) {
+      let g = sc.globalCtx;
+      if (g === undefined) g = sc.globalCtx = tlb.context(TLB_KIND_S1_GLOBAL, sc.vmid, 0);
+      if (g.shifts !== 0) i = tlb.lookup(g, vhi, vlo, region);
+    }
+    let pa: number;
+    let shift: number;
+    let perms: number;
+    if (i >= 0) {
+      perms = tlb.permsAt(i);
+      if ((perms & need) === 0 && (perms & PERM_W_DBM) !== 0) i = -1; // a write to a clean DBM page re-walks
+    }
+    if (i < 0) {
+      const o = this.walker.walkHL(tt, vhi, vlo, need, this.w1, sc.s2 ? sc.s2p : undefined);
       if (o.fault !== 0) {
-        if (o.fault === F_WALK_EABT) return this.fault({ ...ev, EventID: F_WALK_EABT, Addr: o.fetchAddr }, true, this.fi);
-        if (o.s2) {
-          return this.translationFault(
-            { ...ev, EventID: o.fault, S2: 1, CLASS: o.cls, TTRnW: 1, Addr: o.ipa }, this.fi, req, sid, s2s, s2r, true,
-          );
-        }
-        return s1Fault(o.fault);
+        if (o.fault === F_WALK_EABT) return this.fault(this.ev(F_WALK_EABT, 0, 0, 0, o.fetchAddr), true, this.fi);
+        if (o.s2) return this.s2Fault(o.fault, o.cls, o.ipa, 1);
+        return this.s1Fault(o.fault, cc);
       }
       const global = o.global;
-      let pa = o.oa;
-      let shift = o.shift;
-      let perms = o.perms;
+      pa = o.oa;
+      shift = o.shift;
+      perms = o.perms;
       if (sc.s2) {
-        const s1Off = vaLow % 2 ** shift;
-        const ipa = o.oa + s1Off;
-        if ((perms & need) === 0) return s1Fault(F_PERMISSION);
+        const ipa = o.oa + ((vlo & (SIZE[shift]! - 1)) >>> 0);
+        if ((perms & need) === 0) return this.s1Fault(F_PERMISSION, cc);
         const o2 = this.walker.walk(sc.s2p!, ipa, need, this.w2);
         if (o2.fault !== 0) {
-          if (o2.fault === F_WALK_EABT) return this.fault({ ...ev, EventID: F_WALK_EABT, Addr: o2.fetchAddr }, true, this.fi);
-          return this.translationFault(
-            { ...ev, EventID: o2.fault, S2: 1, CLASS: EVT_CLASS_IN, Addr: ipa - (ipa % 4096) }, this.fi, req, sid, s2s, s2r, true,
-          );
+          if (o2.fault === F_WALK_EABT) return this.fault(this.ev(F_WALK_EABT, 0, 0, 0, o2.fetchAddr), true, this.fi);
+          return this.s2Fault(o2.fault, EVT_CLASS_IN, ipa - ((ipa >>> 0) & 0xfff));
         }
-        if ((o2.perms & need) === 0) {
-          return this.translationFault(
-            { ...ev, EventID: F_PERMISSION, S2: 1, CLASS: EVT_CLASS_IN, Addr: ipa - (ipa % 4096) }, this.fi, req, sid, s2s, s2r, true,
-          );
-        }
+        if ((o2.perms & need) === 0) return this.s2Fault(F_PERMISSION, EVT_CLASS_IN, ipa - ((ipa >>> 0) & 0xfff));
         // The combined entry covers the smaller of the two leaves.
         shift = Math.min(o.shift, o2.shift);
-        const ipaBase = ipa - (ipa % 2 ** shift);
-        pa = o2.oa + (ipaBase % 2 ** o2.shift);
+        const ipaBase = ipa - ((ipa >>> 0) & (SIZE[shift]! - 1));
+        pa = o2.oa + ((ipaBase >>> 0) & (SIZE[o2.shift]! - 1));
         const s1p = perms;
         perms = s1p & o2.perms & ~PERM_W_DBM;
         const wr = PERM_W_PRIV | PERM_W_USER;
         if ((perms & wr) === 0 && (s1p & (wr | PERM_W_DBM)) !== 0 && (o2.perms & (wr | PERM_W_DBM)) !== 0) perms |= PERM_W_DBM;
       }
-      e = { pa, shift, perms };
-      this.tlb.insert(global ? TLB_KIND_S1_GLOBAL : TLB_KIND_S1, vmid, global ? 0 : asid, vaLow, region, e);
+      let ctx = c;
+      if (global) {
+        ctx = sc.globalCtx ?? tlb.context(TLB_KIND_S1_GLOBAL, sc.vmid, 0);
+        sc.globalCtx = ctx;
+      }
+      tlb.insert(ctx, vhi, vlo, region, shift, pa, perms);
+    } else {
+      pa = tlb.pa(i);
+      shift = tlb.shiftAt(i);
+      perms = tlb.permsAt(i);
     }
-    if ((e.perms & need) === 0) return s1Fault(F_PERMISSION);
-    const off = vaLow % 2 ** e.shift;
-    this.xlPa = e.pa + off;
-    this.xlLimit = 2 ** e.shift - off;
+    if ((perms & need) === 0) return this.s1Fault(F_PERMISSION, cc);
+    const off = (vlo & (SIZE[shift]! - 1)) >>> 0;
+    this.xlPa = pa + off;
+    this.xlLimit = SIZE[shift]! - off;
     return undefined;
   }
 
@@ -1238,51 +1267,115 @@ export class SmmuV3Hardware {
     }
   }
 
+  /**
+   * The endpoint side of a DMA as system.ts routes it: StreamID, the platform's request (its
+   * `pasid` is the SubstreamID) and whether the endpoint translates through ATS. Same as
+   * {@link dma}, without building a request object.
+   */
+  endpointDma(streamId: number, req: DmaRequest, ats: boolean): DmaResult {
+    this.enter();
+    try {
+      this.rqReq = undefined;
+      return this.run(streamId >>> 0, req.pasid, req.iova, req.size, req.write, req.data, req.exec === true, req.priv === true, ats);
+    } finally {
+      this.leave();
+    }
+  }
+
   private doDma(req: SmmuDmaRequest): DmaResult {
-    const size = req.write ? (req.data?.length ?? 0) : Math.max(0, Math.floor(req.size));
-    const iova = BigInt.asUintN(64, req.iova);
-    let hi = Number(iova >> 32n);
-    let lo = Number(iova & 0xffffffffn);
-    this.curIova = iova;
+    this.rqReq = req;
+    return this.run(req.streamId >>> 0, req.substreamId, req.iova, req.size, req.write, req.data, req.exec === true, req.priv === true, req.ats === true);
+  }
+
+  private run(
+    sid: number, substreamId: number | undefined, iova: bigint, reqSize: number, write: boolean, data: Uint8Array | undefined,
+    exec: boolean, priv: boolean, ats: boolean,
+  ): DmaResult {
+    const size = write ? (data?.length ?? 0) : Math.max(0, Math.floor(reqSize));
+    this.rqSid = sid;
+    this.rqSsv = substreamId !== undefined;
+    this.rqSsid = substreamId === undefined ? 0 : substreamId & 0xfffff;
+    this.rqWrite = write;
+    this.rqExec = exec;
+    this.rqPriv = priv;
+    this.rqAts = ats;
+    this.rqSize = reqSize;
+    this.rqData = data;
+    this.rqNeed = priv ? (exec ? PERM_X_PRIV : write ? PERM_W_PRIV : PERM_R_PRIV) : exec ? PERM_X_USER : write ? PERM_W_USER : PERM_R_USER;
+    let hi: number;
+    let lo: number;
+    const n = Number(iova); // rounds monotonically: exact, and below 2^53, exactly when iova is
+    if (n >= 0 && n < 9007199254740992) {
+      // One conversion, no BigInt arithmetic.
+      hi = Math.floor(n / TWO32);
+      lo = n >>> 0;
+      this.curIova = iova;
+    } else {
+      const u = BigInt.asUintN(64, iova);
+      hi = Number(u >> 32n);
+      lo = Number(u & 0xffffffffn);
+      this.curIova = u;
+    }
     this.curOff = 0;
+    const fault = this.translate(hi, lo);
+    if (fault !== undefined) return { ok: false, fault };
+    const mem = this.memory;
+    if (!this.xlRaz && this.xlLimit >= size) {
+      // The whole transfer lies in one translation (the common case).
+      if (size > 0 && !mem.contains(this.xlPa, size)) return this.externalAbort();
+      if (write) {
+        if (size > 0) mem.writeFrom(this.xlPa, data!, 0, size);
+        return { ok: true, data: EMPTY };
+      }
+      const out = new Uint8Array(size);
+      if (size > 0) mem.readInto(this.xlPa, out, 0, size);
+      return { ok: true, data: out };
+    }
+    return this.runPages(hi, lo, size, write, data);
+  }
+
+  /** A transfer spanning several translations: every page is translated before any byte moves. */
+  private runPages(hi: number, lo: number, size: number, write: boolean, data: Uint8Array | undefined): DmaResult {
     const pas: number[] = [];
     const lens: number[] = [];
     let done = 0;
-    while (done < size || (done === 0 && size === 0)) {
-      const fault = this.translate(req, hi, lo);
-      if (fault !== undefined) return { ok: false, fault };
+    for (;;) {
       // A RAZ/WI termination covers the rest of the 4 KB page; every step makes progress.
       const limit = this.xlRaz ? 4096 - (lo & 0xfff) : this.xlLimit;
       const n = size === 0 ? 0 : Math.max(1, Math.min(limit, size - done));
-      if (!this.xlRaz && n > 0 && !this.memory.contains(this.xlPa, n)) {
-        return {
-          ok: false,
-          fault: { class: 'external-abort', name: 'EXTERNAL_ABORT', code: 0, iova: this.fi, record: { pa: this.xlPa } },
-        };
-      }
+      if (!this.xlRaz && n > 0 && !this.memory.contains(this.xlPa, n)) return this.externalAbort();
       pas.push(this.xlRaz ? -1 : this.xlPa);
       lens.push(n);
-      if (size === 0) break;
       done += n;
+      if (done >= size) break;
       this.curOff = done;
       lo += n;
       if (lo >= TWO32) {
         lo -= TWO32;
         hi = (hi + 1) >>> 0;
       }
+      const fault = this.translate(hi, lo);
+      if (fault !== undefined) return { ok: false, fault };
     }
-    const out = new Uint8Array(req.write ? 0 : size);
+    const out = write ? EMPTY : new Uint8Array(size);
     let off = 0;
     for (let i = 0; i < pas.length; i++) {
       const pa = pas[i]!;
       const n = lens[i]!;
       if (pa >= 0 && n > 0) {
-        if (req.write) this.memory.writeFrom(pa, req.data!, off, n);
+        if (write) this.memory.writeFrom(pa, data!, off, n);
         else this.memory.readInto(pa, out, off, n);
       }
       off += n;
     }
     return { ok: true, data: out };
+  }
+
+  private externalAbort(): DmaResult {
+    return {
+      ok: false,
+      fault: { class: 'external-abort', name: 'EXTERNAL_ABORT', code: 0, iova: this.fi, record: { pa: this.xlPa } },
+    };
   }
 }
 
