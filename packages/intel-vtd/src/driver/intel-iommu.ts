@@ -372,14 +372,20 @@ export class IntelIommu {
 
   /** Writes one 256-bit descriptor (dwords 4–7 zero) at queue slot `slot`. */
   private writeDesc(slot: number, d0: number, d1: number, d2: number, d3: number): void {
-    const a = this.qiBase + slot * 32;
-    const mem = this.memory;
-    mem.write32At(a, d0);
-    mem.write32At(a + 4, d1);
-    mem.write32At(a + 8, d2);
-    mem.write32At(a + 12, d3);
-    for (let i = 16; i < 32; i += 4) mem.write32At(a + i, 0);
+    const b = this.batch;
+    b[0] = d0;
+    b[1] = d1;
+    b[2] = d2;
+    b[3] = d3;
+    this.memory.writeFrom(this.qiBase + slot * 32, this.batchBytes, 0, 32);
   }
+
+  /**
+   * The descriptors of one submission as they go into the queue (eight dwords each, the upper
+   * four always zero), copied in with one bulk write per contiguous stretch of slots.
+   */
+  private readonly batch = new Uint32Array(8 * QI_LENGTH);
+  private readonly batchBytes = new Uint8Array(this.batch.buffer);
 
   /** Sends the queued descriptors and a wait descriptor, then waits for the status write (qi_submit_sync). */
   submitPending(drain = false): void {
@@ -390,14 +396,23 @@ export class IntelIommu {
     mem.write32At(this.status, QI_IN_USE);
     const wait = drain ? this.waitDrain : this.wait;
     const p = this.pending;
-    let slot = this.qiTail;
-    const start = slot;
-    for (let k = 0; k < count * 4; k += 4) {
-      this.writeDesc(slot, p[k]!, p[k + 1]!, p[k + 2]!, p[k + 3]!);
-      slot = (slot + 1) % QI_LENGTH;
+    const b = this.batch;
+    const start = this.qiTail;
+    for (let k = 0; k < count; k++) {
+      b[8 * k] = p[4 * k]!;
+      b[8 * k + 1] = p[4 * k + 1]!;
+      b[8 * k + 2] = p[4 * k + 2]!;
+      b[8 * k + 3] = p[4 * k + 3]!;
     }
-    this.writeDesc(slot, wait[0]!, wait[1]!, wait[2]!, wait[3]!);
-    slot = (slot + 1) % QI_LENGTH;
+    b[8 * count] = wait[0]!;
+    b[8 * count + 1] = wait[1]!;
+    b[8 * count + 2] = wait[2]!;
+    b[8 * count + 3] = wait[3]!;
+    // count + 1 descriptors from `start`, in at most two stretches (the queue wraps)
+    const first = Math.min(count + 1, QI_LENGTH - start);
+    mem.writeFrom(this.qiBase + start * 32, this.batchBytes, 0, first * 32);
+    if (first < count + 1) mem.writeFrom(this.qiBase, this.batchBytes, first * 32, (count + 1 - first) * 32);
+    const slot = (start + count + 1) % QI_LENGTH;
     this.qiTail = slot;
     regs.write32(IQT_REG, slot << 5); // a 64-bit register written low dword first
     regs.write32(IQT_REG + 4, 0);
