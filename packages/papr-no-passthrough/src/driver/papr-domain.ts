@@ -7,14 +7,6 @@
  * by a per-window bitmap of the TCEs in use.
  */
 
-/**
- * Unmapped IOVAs stay in the map as `undefined` until they outnumber the live ones (and at
- * least this many), then the map is rebuilt: V8's Map slows down in proportion to its size
- * when one key is deleted and set again and again (the deleted entries pile up in its bucket
- * until the next rehash), which a map/unmap loop at one IOVA does.
- */
-const KEEP_UNMAPPED = 1024;
-
 import { IoasidError, type DriverDomain, type InvalidateEntry, type IovaRange } from '@ioasid/uapi';
 import { H_SUCCESS } from '../spec/hcall.js';
 import { tcePermFromProt } from '../spec/tce.js';
@@ -24,19 +16,42 @@ import { hcallError, type DriverWindow, type TceOps } from './tce-ops.js';
 
 const PAGE = 4096n;
 
+/**
+ * Unmapped IOVAs stay in the map as `undefined` until they outnumber the live ones (and at
+ * least this many), then the map is rebuilt: V8's Map slows down in proportion to its size
+ * when one key is deleted and set again and again (the deleted entries pile up in its bucket
+ * until the next rehash), which a map/unmap loop at one IOVA does.
+ */
+const KEEP_UNMAPPED = 1024;
+
 /** One map call as the domain keeps it. */
 interface Mapping {
   readonly iova: bigint;
-  readonly length: bigint;
+  /** Bytes mapped (exact as a number: a mapping lies inside one window of at most 2^52 bytes). */
+  readonly bytes: number;
   readonly win: DriverWindow;
   /** The window's index in the PE's windows. */
   readonly slot: number;
   /** First TCE index. */
   readonly first: number;
-  /** First 4 KiB frame of each IOMMU page. */
-  readonly pfns: Uint32Array;
+  /** TCEs (IOMMU pages). */
+  readonly npages: number;
+  /** First 4 KiB frame of each IOMMU page, for a mapping of several (else undefined: see `pfn`). */
+  readonly pfns: Uint32Array | undefined;
+  /** The frame of a one-TCE mapping (no array for the commonest case). */
+  readonly pfn: number;
   /** TCE permission bits. */
   readonly perm: number;
+}
+
+/** The frames of a one-TCE mapping, for {@link TceOps.put}. */
+const one = new Uint32Array(1);
+
+/** The frames of `m`, as {@link TceOps.put} takes them. */
+function framesOf(m: Mapping): Uint32Array {
+  if (m.pfns !== undefined) return m.pfns;
+  one[0] = m.pfn;
+  return one;
 }
 
 const hex = (v: bigint) => `0x${v.toString(16)}`;
@@ -110,13 +125,13 @@ export class PaprDomain implements DriverDomain, PeDomain {
     if (used.any(first, npages)) {
       // Rare: name the mapping in the way (a scan, on the error path only).
       for (const m of this.live()) {
-        if (m.iova <= last && iova < m.iova + m.length) {
+        if (m.iova <= last && iova < m.iova + BigInt(m.bytes)) {
           throw new IoasidError('EEXIST', 'iova', `[${hex(iova)}, ${hex(last)}] overlaps the mapping at ${hex(m.iova)}`);
         }
       }
     }
     let tcePfns: Uint32Array;
-    if (ratio === 1) tcePfns = pfns.slice(0, count);
+    if (ratio === 1) tcePfns = pfns.subarray(0, count);
     else {
       tcePfns = new Uint32Array(npages);
       for (let j = 0; j < npages; j++) {
@@ -132,11 +147,22 @@ export class PaprDomain implements DriverDomain, PeDomain {
         tcePfns[j] = base;
       }
     }
-    const m: Mapping = { iova, length, win, slot, first, pfns: tcePfns, perm };
     if (this.active) {
       const ret = this.ops.put(win, first, tcePfns, npages, perm);
       if (ret !== H_SUCCESS) throw hcallError(ret, 'iova', `mapping ${hex(iova)}`);
     }
+    // Keep a copy of the frames: the caller's array is not ours to hold.
+    const m: Mapping = {
+      iova,
+      bytes: count * 4096,
+      win,
+      slot,
+      first,
+      npages,
+      pfns: npages === 1 ? undefined : ratio === 1 ? tcePfns.slice() : tcePfns,
+      pfn: tcePfns[0]!,
+      perm,
+    };
     if (this.mappings.has(iova)) this.unmapped--;
     this.mappings.set(iova, m);
     used.add(first, npages);
@@ -145,15 +171,15 @@ export class PaprDomain implements DriverDomain, PeDomain {
   /** Unmaps exactly one earlier map call and clears its TCEs. */
   unmap(iova: bigint, length: bigint): void {
     const m = this.mappings.get(iova);
-    if (m?.length !== length) {
+    if (m === undefined || Number(length) !== m.bytes) {
       throw new IoasidError('ENOENT', 'iova', `no mapping of ${hex(length)} bytes at ${hex(iova)} in this domain`);
     }
     if (this.active) {
-      const ret = this.ops.clear(m.win, m.first, m.pfns.length);
+      const ret = this.ops.clear(m.win, m.first, m.npages);
       if (ret !== H_SUCCESS) throw hcallError(ret, 'iova', `unmapping ${hex(iova)}`);
     }
     this.mappings.set(iova, undefined);
-    this.used[m.slot]!.delete(m.first, m.pfns.length);
+    this.used[m.slot]!.delete(m.first, m.npages);
     if (++this.unmapped > KEEP_UNMAPPED && this.unmapped * 2 > this.mappings.size) {
       this.mappings = new Map(this.live().map((x) => [x.iova, x]));
       this.unmapped = 0;
@@ -198,9 +224,9 @@ export class PaprDomain implements DriverDomain, PeDomain {
   program(): void {
     const done: Mapping[] = [];
     for (const m of this.live()) {
-      const ret = this.ops.put(m.win, m.first, m.pfns, m.pfns.length, m.perm);
+      const ret = this.ops.put(m.win, m.first, framesOf(m), m.npages, m.perm);
       if (ret !== H_SUCCESS) {
-        for (const d of done) this.ops.clear(d.win, d.first, d.pfns.length);
+        for (const d of done) this.ops.clear(d.win, d.first, d.npages);
         throw hcallError(ret, 'domain', `writing the mapping at ${hex(m.iova)}`);
       }
       done.push(m);
@@ -210,7 +236,7 @@ export class PaprDomain implements DriverDomain, PeDomain {
   /** Clears every mapping from the tables. */
   unprogram(): void {
     for (const m of this.live()) {
-      const ret = this.ops.clear(m.win, m.first, m.pfns.length);
+      const ret = this.ops.clear(m.win, m.first, m.npages);
       if (ret !== H_SUCCESS) throw hcallError(ret, 'domain', `clearing the mapping at ${hex(m.iova)}`);
     }
   }
