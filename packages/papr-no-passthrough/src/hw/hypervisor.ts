@@ -249,7 +249,9 @@ export class PaprHypervisor implements PaprFirmware {
 
   /** Makes a hypervisor call: `hcall(H_PUT_TCE, liobn, ioba, tce)` → `{ ret, values }`. */
   hcall(opcode: number | bigint, ...args: (bigint | number)[]): HcallResult {
-    return tceHcall(this.tceCtx, Number(opcode), args.map((a) => (typeof a === 'bigint' ? a : BigInt(a))));
+    const regs: bigint[] = [];
+    for (const a of args) regs.push(typeof a === 'bigint' ? a : BigInt(a));
+    return tceHcall(this.tceCtx, Number(opcode), regs);
   }
 
   /**

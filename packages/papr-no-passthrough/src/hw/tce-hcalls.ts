@@ -146,17 +146,19 @@ function hPutTceIndirect(ctx: TceHcallContext, liobn: bigint, ioba: bigint, list
 
 /** Executes one TCE hcall; an unknown opcode is H_FUNCTION, a memory failure H_HARDWARE. */
 export function tceHcall(ctx: TceHcallContext, opcode: number, args: readonly bigint[]): HcallResult {
-  const a = (i: number): bigint => BigInt.asUintN(64, args[i] ?? 0n);
   try {
+    // Registers are unsigned 64-bit; a missing one reads as 0.
+    const r0 = BigInt.asUintN(64, args[0] ?? 0n);
+    const r1 = BigInt.asUintN(64, args[1] ?? 0n);
     switch (opcode) {
       case H_GET_TCE:
-        return hGetTce(ctx, a(0), a(1));
+        return hGetTce(ctx, r0, r1);
       case H_PUT_TCE:
-        return hPutTce(ctx, a(0), a(1), a(2));
+        return hPutTce(ctx, r0, r1, BigInt.asUintN(64, args[2] ?? 0n));
       case H_STUFF_TCE:
-        return hStuffTce(ctx, a(0), a(1), a(2), a(3));
+        return hStuffTce(ctx, r0, r1, BigInt.asUintN(64, args[2] ?? 0n), BigInt.asUintN(64, args[3] ?? 0n));
       case H_PUT_TCE_INDIRECT:
-        return hPutTceIndirect(ctx, a(0), a(1), a(2), a(3));
+        return hPutTceIndirect(ctx, r0, r1, BigInt.asUintN(64, args[2] ?? 0n), BigInt.asUintN(64, args[3] ?? 0n));
       default:
         return err(H_FUNCTION);
     }
