@@ -81,7 +81,6 @@ export class Tlb {
   private readonly paHi: Uint32Array;
   private readonly victim: Uint8Array; // round-robin way per set
   private readonly ctxs = new Map<number, TlbContext>();
-  private readonly live = new Set<number>();
   private nextId = 1;
 
   /** @param capacity - entries the TLB holds (rounded down to a power of two, at least one set) */
@@ -101,8 +100,10 @@ export class Tlb {
 
   /** Number of cached translations (counts the live entries: for tests, not a hot path). */
   get size(): number {
+    const live = new Set<number>();
+    for (const c of this.ctxs.values()) live.add(c.id);
     let n = 0;
-    for (let i = 0; i < this.ctxOf.length; i++) if (this.ctxOf[i] !== 0 && this.live.has(this.ctxOf[i]!)) n++;
+    for (let i = 0; i < this.ctxOf.length; i++) if (live.has(this.ctxOf[i]!)) n++;
     return n;
   }
 
@@ -112,7 +113,6 @@ export class Tlb {
     let c = this.ctxs.get(tag);
     if (c === undefined) {
       c = new TlbContext(kind, vmid, asid, this.nextId++);
-      this.live.add(c.id);
       this.ctxs.set(tag, c);
     }
     return c;
@@ -172,7 +172,7 @@ export class Tlb {
         way = i; // replace the same translation
         break;
       }
-      if (way < 0 && (o === 0 || !this.live.has(o))) way = i; // a free or stale way
+      if (way < 0 && o === 0) way = i; // a free way (stale ones, of dropped ids, go round-robin)
     }
     if (way < 0) {
       const set = base / TLB_WAYS;
@@ -191,10 +191,8 @@ export class Tlb {
 
   /** Drops every entry of `c` (it gets a fresh id). A context whose `shifts` is 0 has no entries. */
   private drop(c: TlbContext): void {
-    this.live.delete(c.id);
-    c.id = this.nextId++;
+    c.id = this.nextId++; // ids are never reused: the old entries can no longer match
     c.shifts = 0;
-    this.live.add(c.id);
   }
 
   /** Removes every entry. */

@@ -21,7 +21,6 @@ import {
   TABLE_HI_APTABLE1,
   TABLE_HI_PXNTABLE,
   TABLE_HI_XNTABLE,
-  blockAllowed,
   descAddr,
 } from '../spec/pgtable.js';
 import { EVT_CLASS_TT, F_ACCESS, F_ADDR_SIZE, F_PERMISSION, F_TRANSLATION, F_WALK_EABT } from '../spec/events.js';
@@ -149,6 +148,7 @@ export class Walker {
       return out;
     }
     const mem = this.memory;
+    const memSize = mem.sizeNumber;
     const g = p.granuleShift;
     const stride = g - 3;
     const tableMask = ~((1 << g) - 1) >>> 0;
@@ -175,7 +175,7 @@ export class Walker {
         }
         slot = n.oa + ((slot >>> 0) & (POW2[n.shift]! - 1));
       }
-      if (!mem.contains(slot, 8)) {
+      if (!(slot >= 0 && slot + 8 <= memSize)) {
         out.fault = F_WALK_EABT;
         out.fetchAddr = slot;
         return out;
@@ -183,7 +183,8 @@ export class Walker {
       const dlo = mem.read32At(slot);
       const dhi = mem.read32At(slot + 4);
       const type = dlo & 3;
-      if ((type & 1) === 0 || (level === 3 && type === 1) || (level < 3 && type === 1 && !blockAllowed(g, level))) {
+      // Invalid, a block at level 3, or a block where the granule allows none (4K: levels 1-2; 16K/64K: 2).
+      if ((type & 1) === 0 || (type === 1 && (level === 3 || (level !== 2 && (g !== 12 || level !== 1))))) {
         out.fault = F_TRANSLATION;
         return out;
       }
