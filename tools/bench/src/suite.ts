@@ -1,5 +1,6 @@
 /** The measurements. */
 
+import { ProcessGuestMemory } from '@ioasid/core';
 import type { IoasidContext, IoasidSystem, ObjectId, Process } from '@ioasid/uapi';
 import type { BenchBackend } from './backends.js';
 import { timeBatch, timeOnce } from './measure.js';
@@ -230,26 +231,7 @@ function nested(b: BenchBackend): { result?: Result; note?: string } | undefined
   const gpa = 0x40000000n;
   const ram = proc.mmap(0x400000n);
   ctx.mapDma(ioas, { iova: gpa, vaddr: ram, length: 0x400000n });
-  let next = gpa + 0x10000n;
-  const mem = {
-    read64: (a: bigint) => {
-      const x = proc.read(ram + (a - gpa), 8);
-      let v = 0n;
-      for (let i = 7; i >= 0; i--) v = (v << 8n) | BigInt(x[i]!);
-      return v;
-    },
-    write64: (a: bigint, v: bigint) => {
-      const x = new Uint8Array(8);
-      for (let i = 0; i < 8; i++) x[i] = Number((v >> BigInt(8 * i)) & 0xffn);
-      proc.write(ram + (a - gpa), x);
-    },
-    alloc: (bytes = 4096) => {
-      const size = BigInt(Math.max(4096, bytes));
-      const at = (next + size - 1n) & ~(size - 1n);
-      next = at + size;
-      return at;
-    },
-  };
+  const mem = new ProcessGuestMemory(proc, ram, gpa, 0x400000n);
   const stage1 = b.guest!.create(mem);
   stage1.map(0x10000n, gpa, false);
   const hwpt = ctx.allocHwpt(d, { parent, data: stage1.data });

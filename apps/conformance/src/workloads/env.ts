@@ -1,6 +1,6 @@
 /** Shared set-up for workloads: standard devices, IOVA choice, guest memory over a process buffer. */
 
-import type { DeviceSpec, GuestMemory, HwInfo, IoasidContext, IovaRange, ObjectId, Process } from '@ioasid/uapi';
+import type { DeviceSpec, HwInfo, IoasidContext, IovaRange, ObjectId, Process } from '@ioasid/uapi';
 import type { Expectation, WorkloadRun } from '../workload.js';
 import { fault } from '../workload.js';
 
@@ -89,36 +89,6 @@ export function attachedDevice(t: WorkloadRun, device: string, seed = 1, proc?: 
     return undefined;
   }
   return { proc: p, ctx, ioas, dev, info, iova, buf, data };
-}
-
-/**
- * Guest memory for nesting workloads: `length` bytes of a process buffer mapped in `ioas` at
- * guest-physical `gpaBase` (the IOAS is the stage-2 input space).
- */
-export function guestMemory(proc: Process, buf: bigint, gpaBase: bigint, length: bigint): GuestMemory & { next: bigint } {
-  const mem = {
-    next: gpaBase + 0x10000n, // the first 64 KiB are the guest's data pages
-    read64(gpa: bigint): bigint {
-      const b = proc.read(buf + (gpa - gpaBase), 8);
-      let v = 0n;
-      for (let i = 7; i >= 0; i--) v = (v << 8n) | BigInt(b[i]!);
-      return v;
-    },
-    write64(gpa: bigint, value: bigint): void {
-      const b = new Uint8Array(8);
-      for (let i = 0; i < 8; i++) b[i] = Number((value >> BigInt(8 * i)) & 0xffn);
-      proc.write(buf + (gpa - gpaBase), b);
-    },
-    alloc(bytes = 4096): bigint {
-      const size = BigInt(Math.max(4096, bytes));
-      const at = (mem.next + size - 1n) & ~(size - 1n);
-      if (at + size > gpaBase + length) throw new RangeError('guest memory exhausted');
-      mem.next = at + size;
-      proc.write(buf + (at - gpaBase), new Uint8Array(Number(size)));
-      return at;
-    },
-  };
-  return mem;
 }
 
 /**

@@ -2,7 +2,8 @@
 
 import type { GuestStage1, HwInfo, IoasidContext, ObjectId, Process } from '@ioasid/uapi';
 import { errno, ok, type WorkloadRun } from '../workload.js';
-import { guestMemory, pattern, pickIova } from './env.js';
+import { ProcessGuestMemory } from '@ioasid/core';
+import { pattern, pickIova } from './env.js';
 
 /** A nested HWPT attached to a device, translating guest IOVA → GPA → host memory. */
 export interface Nested {
@@ -60,7 +61,7 @@ export function nestedSetup(t: WorkloadRun, device: string): Nested | undefined 
   if (gpaBase === undefined) return undefined;
   const ram = proc.mmap(ramSize);
   t.step('map 4 MiB of guest RAM at its GPA', ok(), () => ctx.mapDma(ioas, { iova: gpaBase, vaddr: ram, length: ramSize }));
-  const mem = guestMemory(proc, ram, gpaBase, ramSize);
+  const mem = new ProcessGuestMemory(proc, ram, gpaBase, ramSize);
   const pageA = gpaBase;
   const pageB = gpaBase + 0x1000n;
   proc.write(ram, PAGE_A);
