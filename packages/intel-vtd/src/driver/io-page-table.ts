@@ -99,6 +99,26 @@ export class IoPageTable {
   }
 
   /**
+   * Writes 4 KiB leaves for `pfns[at…at+n)` into the `n` slots from `first` (one table): the
+   * run is read, checked, filled and written back with one bulk copy each way. Stops at the
+   * first slot already present; returns the number of leaves written. (A small method of its
+   * own, so that it is compiled, and optimized, quickly.)
+   */
+  private fillRun(first: number, n: number, pfns: Uint32Array, at: number, bits: number, present: number): number {
+    const w = this.runWords;
+    this.memory.readInto(first, this.runBytes, 0, n * 8);
+    let k = 0;
+    for (; k < n; k++) {
+      if ((w[2 * k]! & present) !== 0) break;
+      const p = pfns[at + k]!;
+      w[2 * k] = ((p << 12) | bits) >>> 0;
+      w[2 * k + 1] = p >>> 20; // pa = pfn · 4096: bits 63:32 are pfn >> 20
+    }
+    if (k > 0) this.memory.writeFrom(first, this.runBytes, 0, k * 8);
+    return k;
+  }
+
+  /**
    * Maps `count` pages from `vpn` to `pfns[0…count)`. All or nothing: on ENOMEM (table
    * allocation) or EEXIST (something already mapped) every leaf written and every table
    * allocated by this call is removed again. 4 KiB leaves are written a last-level table at a
@@ -135,22 +155,12 @@ export class IoPageTable {
             continue;
           }
         }
-        // 4 KiB leaves up to the end of this last-level table: the run is read, checked,
-        // filled and written back with one bulk copy each way (two calls into memory for up
-        // to 512 pages instead of three per page).
+        // 4 KiB leaves up to the end of this last-level table, as one run (two calls into
+        // memory for up to 512 pages instead of three per page)
         const table = this.tableFor(v, 1, present, newTables);
         const first = table + (v & 511) * 8;
         const n = Math.min(left, 512 - (v & 511));
-        const w = this.runWords;
-        mem.readInto(first, this.runBytes, 0, n * 8);
-        let k = 0;
-        for (; k < n; k++) {
-          if ((w[2 * k]! & present) !== 0) break;
-          const p = pfns[i + k]!;
-          w[2 * k] = ((p << 12) | small) >>> 0;
-          w[2 * k + 1] = p >>> 20; // pa = pfn · 4096: bits 63:32 are pfn >> 20
-        }
-        if (k > 0) mem.writeFrom(first, this.runBytes, 0, k * 8);
+        const k = this.fillRun(first, n, pfns, i, small, present);
         written.push(first, k);
         if (k < n) throw new IoasidError('EEXIST', 'iova', `IOVA page 0x${(v + k).toString(16)} is already mapped`);
         i += n;
@@ -183,6 +193,21 @@ export class IoPageTable {
     return this.clear(this.root, this.levels, 0, vpn, vpn + pages, freed);
   }
 
+  /** Clears the present leaves among the `n` slots from `first` (one table; read once, written back once); returns how many. */
+  private clearRun(first: number, n: number, present: number): number {
+    const w = this.runWords;
+    this.memory.readInto(first, this.runBytes, 0, n * 8);
+    let cleared = 0;
+    for (let k = 0; k < n; k++) {
+      if ((w[2 * k]! & present) === 0) continue;
+      w[2 * k] = 0;
+      w[2 * k + 1] = 0;
+      cleared++;
+    }
+    if (cleared > 0) this.memory.writeFrom(first, this.runBytes, 0, n * 8);
+    return cleared;
+  }
+
   private clear(table: number, level: number, base: number, start: number, end: number, freed: number[]): number {
     const mem = this.memory;
     const present = this.presentBits;
@@ -190,20 +215,7 @@ export class IoPageTable {
     const first = Math.max(0, Math.floor((start - base) / span));
     const last = Math.min(511, Math.floor((end - 1 - base) / span));
     let unmapped = 0;
-    if (level === 1) {
-      // A run of leaves: read once, clear the present ones, write back once.
-      const n = last - first + 1;
-      const w = this.runWords;
-      mem.readInto(table + first * 8, this.runBytes, 0, n * 8);
-      for (let k = 0; k < n; k++) {
-        if ((w[2 * k]! & present) === 0) continue;
-        w[2 * k] = 0;
-        w[2 * k + 1] = 0;
-        unmapped++;
-      }
-      if (unmapped > 0) mem.writeFrom(table + first * 8, this.runBytes, 0, n * 8);
-      return unmapped;
-    }
+    if (level === 1) return this.clearRun(table + first * 8, last - first + 1, present);
     for (let i = first; i <= last; i++) {
       const slot = table + i * 8;
       const lo = mem.read32At(slot);
