@@ -183,7 +183,8 @@ const CLASSES: Record<Exclude<Reach, { ok: true }>['why'] | 'readonly', readonly
   blocked: ['blocked', 'translation', 'bad-config'],
   unmapped: ['translation', 'address-size', 'page-request'],
   walk: ['translation', 'bad-config', 'external-abort', 'address-size', 'page-request'],
-  readonly: ['permission'],
+  // a device with PRI enabled (it has an SVA or IOPF binding) may turn a permission fault into a page request
+  readonly: ['permission', 'page-request'],
 };
 
 /** A part of a DMA inside one page: the page's key, or undefined for a page the DMA cannot reach. */
@@ -226,16 +227,25 @@ export interface HarnessOptions {
   readonly opening?: boolean;
 }
 
-/** One system and its model. */
+/** One system and its model, driven in lockstep. */
 export class Harness {
+  /** The system under test. */
   readonly system: System;
+  /** The reference model. */
   readonly model: Model;
+  /** The two processes (VMs), one per context. */
   readonly procs: Process[] = [];
+  /** The two contexts. */
   readonly ctxs: IoasidContext[] = [];
+  /** Their models. */
   readonly mctxs: ModelCtx[] = [];
+  /** The devices' models (PF1, VF1, mdev0, mdev1, PF2). */
   readonly devs: ModelDev[] = [];
+  /** hw_info of PF1 (every device of the system has the same apertures). */
   readonly info: HwInfo;
+  /** The IOVA arenas the operations map into. */
   readonly arenas: Arena[];
+  /** What each tracked page holds (written through the process or by a DMA). */
   readonly shadow = new Map<PageKey, Uint8Array>();
   /** ioas ids per context. */
   readonly ioasIds: number[][] = [];
@@ -245,17 +255,28 @@ export class Harness {
   nestParent: ModelHwpt | undefined;
   /** Nested HWPTs and their guest stage 1s. */
   readonly nested: ({ h: ModelHwpt; s1: GuestStage1 } | undefined)[] = [undefined, undefined];
+  /** The guest's RAM as the nesting guest builder sees it. */
   guestMem: GuestMemory | undefined;
+  /** GPA of the guest RAM (an IOVA of context 0's first IOAS). */
   guestGpa = 0n;
+  /** Frames in use before the contexts opened (after a warm-up). */
   readonly baselineFrames: number;
   private step = 0;
   private currentOp = '';
+  /** uAPI operations executed. */
   operations = 0;
+  /** DMA probes issued. */
   probes = 0;
   /** Coverage: probes that read data, probes that faulted, and per operation kind how many succeeded / failed (errno). */
   readonly coverage = { dataProbes: 0, faultProbes: 0, ops: new Map<string, number>() };
   private readonly boundary: Probe[];
 
+  /**
+   * Builds the system, the processes with their pools, the two contexts with two IOASes each,
+   * binds the devices and (where the backend nests) the nest parent and the guest's RAM.
+   * @param backend - the backend configuration
+   * @param options - probing options
+   */
   constructor(readonly backend: BackendUnderTest, private readonly options: HarnessOptions = {}) {
     const system = backend.create(DEVICES);
     this.system = system;
@@ -910,7 +931,9 @@ export class Harness {
           // a guest data page, or a page some mapping of the parent IOAS holds (or a hole)
           const t = op.tgt % 32;
           const pages: bigint[] = [];
-          for (const a of this.fuzzAreas(this.mctxs[0]!.ioas[0]!)) for (let x = a.start; x < a.last; x += PAGE) pages.push(x);
+          // a stage-1 table outputs at most 48-bit addresses (x86-64 / AArch64 formats): a guest
+          // cannot point an entry above that, so such mappings are left out
+          for (const a of this.fuzzAreas(this.mctxs[0]!.ioas[0]!)) for (let x = a.start; x < a.last && x < 1n << 48n; x += PAGE) pages.push(x);
           const low = this.arenas[0]!;
           const gpa = t < GUEST_DATA_PAGES ? this.guestGpa + BigInt(t) * PAGE
             : pages.length > 0 && t < 28 ? pages[(t - GUEST_DATA_PAGES) % pages.length]!

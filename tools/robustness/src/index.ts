@@ -12,3 +12,4 @@ export * from './model.js';
 export * from './differential.js';
 export * from './snapshot.js';
 export * from './fail-nth.js';
+export * from './watched-memory.js';

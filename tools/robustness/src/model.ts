@@ -775,6 +775,9 @@ export class Model {
       if (existing.kind === 'sva' && existing.proc === p) return ok('bindSva (again)', (r) => (r.pasid === pasid ? undefined : `bindSva returned PASID ${r.pasid}, not ${pasid}`));
       return fail('EBUSY', `PASID ${pasid} is attached on the device`);
     }
+    // the architecture's refusals of a (stage-1, CD-based) PASID attachment
+    const rule = this.rules.attachRules?.(dev, undefined, pasid);
+    if (rule !== undefined) return fail(rule.errno, 'the driver refuses an SVA attachment here');
     return ok('bindSva', (r) => {
       if (r.pasid !== pasid) return `bindSva returned PASID ${r.pasid}, the model expected ${pasid}`;
       if (p.svaPasid === undefined) {

@@ -44,14 +44,17 @@ export class WatchedMemory implements PhysicalMemoryLike {
     return new WatchedMemory(new PhysicalMemory({ size }));
   }
 
+  /** Size in bytes. */
   get size(): bigint {
     return this.inner.size;
   }
 
+  /** Size in bytes, as a number. */
   get sizeNumber(): number {
     return this.inner.sizeNumber;
   }
 
+  /** Frames allocated. */
   get framesInUse(): number {
     return this.inner.framesInUse;
   }
@@ -79,15 +82,18 @@ export class WatchedMemory implements PhysicalMemoryLike {
     this.writes.push({ addr, length, before, after });
   }
 
+  /** True when `[addr, addr+length)` is inside memory. */
   contains(addr: number, length: number): boolean {
     return this.inner.contains(addr, length);
   }
 
+  /** Reads a 32-bit word (counted). */
   read32(addr: bigint): number {
     this.tick();
     return this.inner.read32(addr);
   }
 
+  /** Writes a 32-bit word (counted, recorded). */
   write32(addr: bigint, value: number): void {
     this.tick();
     this.record(Number(addr), 4, () => {
@@ -95,11 +101,13 @@ export class WatchedMemory implements PhysicalMemoryLike {
     });
   }
 
+  /** Reads a 64-bit word (counted). */
   read64(addr: bigint): bigint {
     this.tick();
     return this.inner.read64(addr);
   }
 
+  /** Writes a 64-bit word (counted, recorded). */
   write64(addr: bigint, value: bigint): void {
     this.tick();
     this.record(Number(addr), 8, () => {
@@ -107,11 +115,13 @@ export class WatchedMemory implements PhysicalMemoryLike {
     });
   }
 
+  /** Reads bytes (counted). */
   read(addr: bigint, length: number): Uint8Array {
     this.tick();
     return this.inner.read(addr, length);
   }
 
+  /** Writes bytes (counted, recorded). */
   write(addr: bigint, data: Uint8Array): void {
     this.tick();
     this.record(Number(addr), data.length, () => {
@@ -119,11 +129,13 @@ export class WatchedMemory implements PhysicalMemoryLike {
     });
   }
 
+  /** Reads a 32-bit word at a number address (counted). */
   read32At(addr: number): number {
     this.tick();
     return this.inner.read32At(addr);
   }
 
+  /** Writes a 32-bit word at a number address (counted, recorded). */
   write32At(addr: number, value: number): void {
     this.tick();
     this.record(addr, 4, () => {
@@ -131,11 +143,13 @@ export class WatchedMemory implements PhysicalMemoryLike {
     });
   }
 
+  /** Copies bytes out (counted). */
   readInto(addr: number, out: Uint8Array, offset: number, length: number): void {
     this.tick();
     this.inner.readInto(addr, out, offset, length);
   }
 
+  /** Copies bytes in (counted, recorded). */
   writeFrom(addr: number, data: Uint8Array, offset: number, length: number): void {
     this.tick();
     this.record(addr, length, () => {
@@ -143,14 +157,17 @@ export class WatchedMemory implements PhysicalMemoryLike {
     });
   }
 
+  /** Allocates a frame. */
   allocFrame(): number {
     return this.inner.allocFrame();
   }
 
+  /** Allocates contiguous frames. */
   allocFrames(count: number, alignFrames?: number): number {
     return this.inner.allocFrames(count, alignFrames);
   }
 
+  /** Frees frames. */
   freeFrames(pfn: number, count?: number): void {
     this.inner.freeFrames(pfn, count);
   }
