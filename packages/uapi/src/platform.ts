@@ -28,6 +28,11 @@ export interface PhysicalMemoryLike {
   read(addr: bigint, length: number): Uint8Array;
   /** Writes bytes. */
   write(addr: bigint, data: Uint8Array): void;
+  /**
+   * The 32-bit words of a frame, or undefined while the frame was never written (it reads as
+   * zero). For table walkers that read several entries of one table: index `(addr & 0xfff) >>> 2`.
+   */
+  frameWords(pfn: number): Uint32Array | undefined;
   /** Reads a 32-bit word at a number address (4-byte aligned). */
   read32At(addr: number): number;
   /** Writes a 32-bit word at a number address (4-byte aligned). */

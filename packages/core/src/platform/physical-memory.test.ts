@@ -25,6 +25,16 @@ describe('contract: PhysicalMemory (size, zero fill, little-endian, copies, EFAU
     m.write64(0x2ffcn, 0xffeeddccbbaa9988n); // straddles a 4 KiB frame boundary
     expect(m.read64(0x2ffcn)).toBe(0xffeeddccbbaa9988n);
   });
+  it('number-address accessors are exact above 4 GiB (no aliasing of the low 32 bits)', () => {
+    const m = new PhysicalMemory({ size: 1n << 40n });
+    m.write32At(0x1_2345_6788, 0xcafef00d);
+    expect(m.read32(0x1_2345_6788n)).toBe(0xcafef00d);
+    expect(m.read32At(0x2345_6788)).toBe(0); // the same low 32 bits, another frame
+    expect(m.read32At(0x2_2345_6788)).toBe(0);
+    m.write32At(0xff_ffff_fffc, 7);
+    expect(m.read64(0xff_ffff_fff8n)).toBe(7n << 32n);
+    expect(m.frameWords(0xff_ffff_f000 / 4096)?.[1023]).toBe(7);
+  });
   it('read returns a copy, never a view', () => {
     const m = new PhysicalMemory({ size: 1n << 20n });
     m.write(0x100n, Uint8Array.of(9, 9));

@@ -11,6 +11,7 @@ const PAGE = 4096;
 const BLOCK_SHIFT = 12;
 const BLOCK = 1 << BLOCK_SHIFT;
 const BLOCK_MASK = BLOCK - 1;
+const BLOCK_BYTES = BLOCK * PAGE;
 
 /** Options of {@link PhysicalMemory}. */
 export interface PhysicalMemoryOptions {
@@ -99,8 +100,9 @@ export class PhysicalMemory implements PhysicalMemoryLike {
   /** Reads a 32-bit word at a 4-byte aligned number address. */
   read32At(addr: number): number {
     if (!(addr >= 0 && addr + 4 <= this.sizeNumber)) throw efault(addr, 4, this.size);
-    const pfn = Math.floor(addr / PAGE);
-    const w = this.dir32[Math.floor(pfn / BLOCK)]?.[pfn & BLOCK_MASK];
+    // One division for the 16 MiB block; the frame-in-block and word indices come from the low
+    // 32 bits, which `>>>` keeps exactly for any address below 2^53.
+    const w = this.dir32[Math.floor(addr / BLOCK_BYTES)]?.[(addr >>> 12) & BLOCK_MASK];
     return w === undefined ? 0 : w[(addr & 0xfff) >>> 2]!;
   }
 
