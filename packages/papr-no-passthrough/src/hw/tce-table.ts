@@ -17,6 +17,9 @@ const PAGE = 4096;
 const EPOCH = 2 ** 41;
 /** Epochs before the tags are zeroed (`EPOCH * EPOCHS` + 2^40 stays below 2^53: tags are exact). */
 const EPOCHS = 2 ** 11;
+/** TCEs in one 4 KiB frame of a table. */
+const TCES_PER_FRAME = PAGE / TCE_ENTRY_SIZE;
+const FRAMES_PER_TCE = 1 / TCES_PER_FRAME;
 /** TCEs per bulk store (one 4 KiB page of them). */
 const BULK = 512;
 /** Scratch for bulk stores: `BULK` big-endian TCEs, as bytes and as host-order words. */
@@ -177,12 +180,16 @@ export class TceTable {
     const i = index & this.cacheMask;
     const tag = this.cacheTag;
     if (tag !== undefined && tag[i] === index + 1 + this.epoch) return (this.cachePerm![i]! & need) !== 0 ? this.cachePage![i]! : -1;
-    const addr = this.table + index * TCE_ENTRY_SIZE;
-    if (!memory.contains(addr, TCE_ENTRY_SIZE)) return -1;
-    const lo = bswap32(memory.read32At(addr + 4));
+    if (!memory.contains(this.table + index * TCE_ENTRY_SIZE, TCE_ENTRY_SIZE)) return -1;
+    // Both words of the TCE lie in one frame of the table (512 TCEs a frame): one frame lookup.
+    const frame = Math.floor(index * FRAMES_PER_TCE);
+    const words = memory.frameWords(this.tablePfn + frame);
+    if (words === undefined) return -1; // a never-written frame: TCE 0, a page fault
+    const w = (index - frame * TCES_PER_FRAME) * 2;
+    const lo = bswap32(words[w + 1]!);
     const perm = lo & TCE_PERM_MASK;
     if (perm === 0) return -1;
-    const page = ((bswap32(memory.read32At(addr)) & this.rpnMaskHi) >>> 0) * TWO32 + ((lo & this.rpnMaskLo) >>> 0);
+    const page = ((bswap32(words[w]!) & this.rpnMaskHi) >>> 0) * TWO32 + ((lo & this.rpnMaskLo) >>> 0);
     if (this.cacheMask >= 0) {
       if (tag === undefined) {
         const n = this.cacheMask + 1;
