@@ -30,7 +30,15 @@ import {
   PGTT_SECOND_STAGE,
   type PasidEntryFields,
 } from '../spec/pasid-entry.js';
-import {
+import * as invalidation from '../spec/invalidation.js';
+import type { QiDescriptor } from '../spec/invalidation.js';
+import { IoPageTable } from './io-page-table.js';
+import type { DeviceState, DriverCaps, IntelIommu } from './intel-iommu.js';
+
+// The spec names the invalidation path uses on every flush, bound once as module-local
+// constants (under a module runner that implements import bindings as getters, as vitest's
+// does, every read of an imported name would be a call).
+const {
   QI_GRAN_DEVICE_OR_PAGE,
   QI_GRAN_DOMAIN,
   QI_GRAN_NONG_PASID,
@@ -40,10 +48,7 @@ import {
   piotlbWords,
   psiAlignedAddress,
   psiAlignedMask,
-  type QiDescriptor,
-} from '../spec/invalidation.js';
-import { IoPageTable } from './io-page-table.js';
-import type { DeviceState, DriverCaps, IntelIommu } from './intel-iommu.js';
+} = invalidation;
 
 /** Where a domain is attached: a unit, a device behind it, and a PASID (0 = RID_PASID). */
 export interface Attachment {

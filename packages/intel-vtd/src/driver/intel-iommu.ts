@@ -16,7 +16,26 @@ import {
   type EndpointDescriptor,
   type PhysicalMemoryLike,
 } from '@ioasid/uapi';
+import * as registers from '../spec/registers.js';
+import { getField } from '../spec/fields.js';
+import * as invalidation from '../spec/invalidation.js';
+import type { QiDescriptor } from '../spec/invalidation.js';
+import { encodeScalableContextEntry, pdtsForMaxPasid } from '../spec/context-entry.js';
 import {
+  IDA_START_DID,
+  PGTT_FIRST_STAGE,
+  PGTT_PASS_THROUGH,
+  encodePasidEntry,
+  type PasidEntryFields,
+} from '../spec/pasid-entry.js';
+import { decodeFaultRecord, faultReasonName } from '../spec/faults.js';
+import { decodePageRequest } from '../spec/page-request.js';
+import { fsCanonical } from '../spec/first-stage.js';
+
+// The spec names the invalidation path uses on every flush, bound once as module-local
+// constants (under a module runner that implements import bindings as getters, as vitest's
+// does, every read of an imported name would be a call).
+const {
   CAP,
   CAP_REG,
   ECAP,
@@ -52,9 +71,8 @@ import {
   PRS_REG,
   RTADDR_REG,
   domainCount,
-} from '../spec/registers.js';
-import { getField } from '../spec/fields.js';
-import {
+} = registers;
+const {
   QI_DONE,
   QI_GRAN_DEVICE_OR_PAGE,
   QI_GRAN_DOMAIN,
@@ -69,19 +87,7 @@ import {
   pasidCacheDescriptor,
   piotlbDescriptor,
   waitDescriptor,
-  type QiDescriptor,
-} from '../spec/invalidation.js';
-import { encodeScalableContextEntry, pdtsForMaxPasid } from '../spec/context-entry.js';
-import {
-  IDA_START_DID,
-  PGTT_FIRST_STAGE,
-  PGTT_PASS_THROUGH,
-  encodePasidEntry,
-  type PasidEntryFields,
-} from '../spec/pasid-entry.js';
-import { decodeFaultRecord, faultReasonName } from '../spec/faults.js';
-import { decodePageRequest } from '../spec/page-request.js';
-import { fsCanonical } from '../spec/first-stage.js';
+} = invalidation;
 
 /** Register access to one unit (the MMIO window). */
 export interface RegisterAccess {

@@ -8,7 +8,59 @@
 
 import type { DmaRequest, DmaResult, PhysicalMemoryLike } from '@ioasid/uapi';
 import * as registers from '../spec/registers.js';
-import {
+import { DEFAULT_CAP, DEFAULT_ECAP, DEFAULT_VER } from '../spec/defaults.js';
+import * as fields from '../spec/fields.js';
+import * as faults from '../spec/faults.js';
+import { faultClass, faultIsQualified, faultReasonName, legacyFaultReason } from '../spec/faults.js';
+import * as rootEntry from '../spec/root-entry.js';
+import * as contextEntry from '../spec/context-entry.js';
+import type { ScalableContextEntry } from '../spec/context-entry.js';
+import * as pasidEntry from '../spec/pasid-entry.js';
+import * as firstStage from '../spec/first-stage.js';
+import * as invalidation from '../spec/invalidation.js';
+import { Capabilities } from './capabilities.js';
+import { ContextCache, type CachedContext } from './context-cache.js';
+import { FaultRecorder } from './fault-recorder.js';
+import * as iotlbBits from './iotlb.js';
+import { Iotlb } from './iotlb.js';
+import { PageRequestQueue, type PageRequestRecord } from './page-request-queue.js';
+import { PageWalker } from './page-walker.js';
+import { PagingStructureCache } from './paging-structure-cache.js';
+import { PasidCache } from './pasid-cache.js';
+import { RegisterFile } from './register-file.js';
+import * as tags from './tags.js';
+import type { TranslationConfig } from './translation-config.js';
+
+// The imported names the DMA path, the register writes and the invalidation queue use, bound
+// once as module-local constants. Natively an import binding costs no more than a local; under a
+// module runner that implements live bindings as getters (vitest's, which runs the tests and the
+// benchmarks) every read would be a call — about half the cost of an IOTLB hit, and a call per
+// `case` a register write's switch tries.
+const { entryAddress, TWO32 } = fields;
+const { SM_FAULT } = faults;
+const { legacyRootEntryReserved, scalableRootHalfReserved } = rootEntry;
+const {
+  CONTEXT_TT_DEV_IOTLB,
+  CONTEXT_TT_PASS_THROUGH,
+  decodeLegacyContextEntry,
+  decodeScalableContextEntry,
+  legacyContextEntryReserved,
+  pdtsMaxPasid,
+  scalableContextEntryReserved,
+} = contextEntry;
+const {
+  PGTT_FIRST_STAGE,
+  PGTT_NESTED,
+  PGTT_PASS_THROUGH,
+  PGTT_SECOND_STAGE,
+  decodePasidEntry,
+  pasidDirEntryReserved,
+  pasidEntryReserved,
+} = pasidEntry;
+const { fsCanonical } = firstStage;
+const { PERM_DIRTY, PERM_U, PERM_W, PERM_XD } = iotlbBits;
+const { PAGES_PER_SIZE, cacheTag } = tags;
+const {
   CCMD_REG,
   ECAP_REG,
   ECTL_IM,
@@ -61,17 +113,8 @@ import {
   TTM_SCALABLE,
   VER_REG,
   CAP_REG,
-} from '../spec/registers.js';
-import { DEFAULT_CAP, DEFAULT_ECAP, DEFAULT_VER } from '../spec/defaults.js';
-import * as fields from '../spec/fields.js';
-import * as faults from '../spec/faults.js';
-import { faultClass, faultIsQualified, faultReasonName, legacyFaultReason } from '../spec/faults.js';
-import * as rootEntry from '../spec/root-entry.js';
-import * as contextEntry from '../spec/context-entry.js';
-import type { ScalableContextEntry } from '../spec/context-entry.js';
-import * as pasidEntry from '../spec/pasid-entry.js';
-import * as firstStage from '../spec/first-stage.js';
-import {
+} = registers;
+const {
   QI_CC_TYPE,
   QI_DEIOTLB_TYPE,
   QI_DIOTLB_TYPE,
@@ -83,41 +126,7 @@ import {
   QI_PGRP_RESP_TYPE,
   QI_RESERVED,
   descriptorType,
-} from '../spec/invalidation.js';
-import { Capabilities } from './capabilities.js';
-import { ContextCache, type CachedContext } from './context-cache.js';
-import { FaultRecorder } from './fault-recorder.js';
-import * as iotlbBits from './iotlb.js';
-import { Iotlb } from './iotlb.js';
-import { PageRequestQueue, type PageRequestRecord } from './page-request-queue.js';
-import { PageWalker } from './page-walker.js';
-import { PagingStructureCache } from './paging-structure-cache.js';
-import { PasidCache } from './pasid-cache.js';
-import { RegisterFile } from './register-file.js';
-import * as tags from './tags.js';
-import type { TranslationConfig } from './translation-config.js';
-
-// What the DMA path uses per request (and per walk), bound once as module-local constants.
-// Natively an import binding costs no more than a local; under a module runner that implements
-// live bindings as getters (vitest's, which runs the tests and the benchmarks) every read would
-// be a call — about half the cost of an IOTLB hit.
-const { entryAddress, TWO32 } = fields;
-const { SM_FAULT } = faults;
-const { legacyRootEntryReserved, scalableRootHalfReserved } = rootEntry;
-const {
-  CONTEXT_TT_DEV_IOTLB,
-  CONTEXT_TT_PASS_THROUGH,
-  decodeLegacyContextEntry,
-  decodeScalableContextEntry,
-  legacyContextEntryReserved,
-  pdtsMaxPasid,
-  scalableContextEntryReserved,
-} = contextEntry;
-const { PGTT_FIRST_STAGE, PGTT_NESTED, PGTT_PASS_THROUGH, PGTT_SECOND_STAGE, decodePasidEntry, pasidDirEntryReserved, pasidEntryReserved } = pasidEntry;
-const { fsCanonical } = firstStage;
-const { PERM_DIRTY, PERM_U, PERM_W, PERM_XD } = iotlbBits;
-const { PAGES_PER_SIZE, cacheTag } = tags;
-const { GSTS_REG: GSTS, GSTS_TES: TES } = registers;
+} = invalidation;
 
 /** Which fault reason codes the model reports. */
 export type VtdProfile =
@@ -648,9 +657,8 @@ export class VtdHardware {
    * Resolves the configuration of (sid, PASID) into `this.cfg`; returns 0 or −reason. The
    * last successful resolution is remembered with the versions of the context and PASID
    * caches it came from: while neither cache changed, the same request resolves the same way
-   * (the result depends only on their contents, the request and the TTM, whose change at
-   * SRTP bumps the context cache's version), so a run of DMAs from one device skips the
-   * lookups.
+   * (the result depends only on their contents, the request and the TTM; SRTP forgets it), so
+   * a run of DMAs from one device skips the lookups.
    */
   private resolve(sid: number, pasidPresent: boolean, pasid: number): number {
     const key = pasidPresent ? pasid : -1;
@@ -943,7 +951,7 @@ export class VtdHardware {
       this.stats.interruptMessages++; // an interrupt message, not DMA (no interrupt remapping is modelled)
       return { ok: true, data: out };
     }
-    if ((this.regs.dw[GSTS >>> 2]! & TES) === 0) return this.untranslated(BigInt.asUintN(64, request.iova), size, write, data, out);
+    if ((this.regs.dw[GSTS_REG >>> 2]! & GSTS_TES) === 0) return this.untranslated(BigInt.asUintN(64, request.iova), size, write, data, out);
     const rc = this.resolve(sid, pasidPresent, pasidNum);
     if (rc < 0) return this.fault(-rc, sid, pasidPresent, pasidNum, BigInt.asUintN(64, request.iova), write, exec, priv);
     const cfg = this.cfg!;
