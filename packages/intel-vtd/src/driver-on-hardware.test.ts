@@ -24,6 +24,37 @@ describe('IoPageTable', () => {
     expect(memory.read64(pd + 8n)).toBe(0n);
     expect(freed).toEqual([]); // the PD covers 1 GiB, not inside the range
   });
+  it('dirty harvesting: 4 KiB and 2 MiB leaves with D, any start and granule, cleared unless noClear', () => {
+    const memory = new PhysicalMemory({ size: 1n << 32n });
+    const pt = new IoPageTable(memory, 'second-stage', 4, 1);
+    pt.map(0x1ff, Uint32Array.of(0x3ff), 1, true, true); // a 4 KiB leaf just below the 2 MiB one
+    pt.map(0x200, Uint32Array.from({ length: 512 }, (_, i) => 0x400 + i), 512, true, true); // a 2 MiB leaf
+    pt.map(0x400, Uint32Array.of(0x900, 0x901), 2, true, true); // two 4 KiB leaves after it
+    const leaves: bigint[] = [];
+    // the three leaf slots: root → L3 → L2 (the 2 MiB entry is its index 1), and the L1 tables under its indices 0 and 2
+    const next = (t: bigint, i: number) => memory.read64(t + BigInt(i) * 8n) & 0xffffffffff000n;
+    const l2 = next(next(BigInt(pt.root), 0), 0);
+    leaves.push(l2 + 8n, next(l2, 0) + 0x1ffn * 8n, next(l2, 2) + 8n);
+    for (const slot of leaves) memory.write64(slot, memory.read64(slot) | 0x200n); // D
+    const naive = (first: number, pages: number, granule: number) => {
+      const bits = new Uint8Array(Math.ceil(pages / granule / 8) + 1);
+      for (const v of [0x1ff, ...Array.from({ length: 512 }, (_, i) => 0x200 + i), 0x401]) {
+        if (v < first || v >= first + pages) continue;
+        const g = Math.floor((v - first) / granule);
+        bits[g >>> 3]! |= 1 << (g & 7);
+      }
+      return bits;
+    };
+    for (const [first, pages, granule] of [[0x1fe, 0x210, 1], [0x203, 0x1f0, 1], [0x1f0, 0x300, 4], [0x205, 0x1ff, 8], [0x200, 0x200, 512]] as const) {
+      const bitmap = new Uint8Array(Math.ceil(pages / granule / 8) + 1);
+      expect(pt.readDirty(first, pages, granule, bitmap, true)).toBe(false);
+      expect(bitmap).toEqual(naive(first, pages, granule));
+    }
+    const all = new Uint8Array(0x50);
+    expect(pt.readDirty(0x1ff, 0x203, 1, all, false)).toBe(true);
+    expect(leaves.map((slot) => memory.read64(slot) & 0x200n)).toEqual([0n, 0n, 0n]);
+    expect(pt.readDirty(0x1ff, 0x203, 1, new Uint8Array(0x50), false)).toBe(false);
+  });
   it('second stage: write-only is expressible (W without R), tables are R|W', () => {
     const memory = new PhysicalMemory({ size: 1n << 32n });
     const pt = new IoPageTable(memory, 'second-stage', 4, 3);

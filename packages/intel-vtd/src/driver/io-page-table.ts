@@ -23,6 +23,18 @@ export type PageTableFormat = 'first-stage' | 'second-stage';
 
 const LEVEL_PAGES = [1, 1, 512, 262144, 134217728, 68719476736];
 
+/** Sets bits `[from, to)` of a little-endian bitmap: single bits at the edges, whole bytes between. */
+function setBits(bitmap: Uint8Array, from: number, to: number): void {
+  let g = from;
+  for (; g < to && (g & 7) !== 0; g++) bitmap[g >>> 3]! |= 1 << (g & 7);
+  const whole = to - ((to - g) & 7); // end of the whole bytes
+  if (g < whole) {
+    bitmap.fill(0xff, g >>> 3, whole >>> 3);
+    g = whole;
+  }
+  for (; g < to; g++) bitmap[g >>> 3]! |= 1 << (g & 7);
+}
+
 /** A page table and the frames it uses. */
 export class IoPageTable {
   /** Physical address of the root table. */
@@ -291,7 +303,8 @@ export class IoPageTable {
         if ((lo & SS_D) === 0) continue;
         const from = Math.max(entryBase, start);
         const to = Math.min(entryBase + span, end);
-        for (let g = Math.floor((from - start) / granule); g * granule + start < to; g++) bitmap[g >>> 3]! |= 1 << (g & 7);
+        // granules g with g·granule + start in [from, to): a 2 MiB or 1 GiB leaf sets whole bytes
+        setBits(bitmap, Math.floor((from - start) / granule), Math.ceil((to - start) / granule));
         if (!noClear) {
           mem.write32At(slot, (lo & ~SS_D) >>> 0);
           cleared = true;
