@@ -129,6 +129,16 @@ export class WatchedMemory implements PhysicalMemoryLike {
     });
   }
 
+  /**
+   * A frame's words (counted), as a copy: reads see the frame, but a model that wrote through
+   * the view instead of write32At would bypass the watch — with a copy such writes are lost,
+   * and the tests that compare memory catch them.
+   */
+  frameWords(pfn: number): Uint32Array | undefined {
+    this.tick();
+    return this.inner.frameWords(pfn)?.slice();
+  }
+
   /** Reads a 32-bit word at a number address (counted). */
   read32At(addr: number): number {
     this.tick();
