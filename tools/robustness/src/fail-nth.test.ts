@@ -363,6 +363,8 @@ function run(sc: Scenario, backend: BackendUnderTest): void {
   expect(probeAnswers(backend, sub.system, sc.probes(sub))).toEqual(wantAnswers);
   expect(sub.system.memory.framesInUse).toBe(ref.system.memory.framesInUse);
   expect(sub.proc.pinCount()).toBe(ref.proc.pinCount());
+  // no failed attempt took an object id for good: the next id is the reference's
+  expect(sub.ctx.allocIoas()).toBe(ref.ctx.allocIoas());
   // and everything is released at close
   sub.ctx.close();
   ref.ctx.close();

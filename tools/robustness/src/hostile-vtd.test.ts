@@ -34,6 +34,7 @@ import {
   SS_D,
   VtdHardware,
   ccDescriptor,
+  decodeFaultRecord,
   encodeFsLeaf,
   encodeFsTable,
   encodeLegacyContextEntry,
@@ -259,6 +260,15 @@ describe('VT-d hardware model: hostile tables, queue and registers', () => {
               const crossing = d.write && (d.iova & 0xfffn) + BigInt(d.size) > 0x1000n;
               const rest = crossing ? left.filter((w) => !partial.includes(w)) : left;
               expect(rest, `a faulting DMA wrote memory: ${JSON.stringify(rest.map((w) => w.addr.toString(16)))}`).toEqual([]);
+              // a recorded fault is in the fault recording register it names, with its reason and source
+              const rec = r.fault.record as { recorded?: unknown; frcdIndex?: unknown };
+              if (r.fault.class !== 'page-request' && rec.recorded === true && typeof rec.frcdIndex === 'number') {
+                const base = hw.caps.froBytes + rec.frcdIndex * 16;
+                const f = decodeFaultRecord([0, 4, 8, 12].map((o) => hw.mmio.read32(base + o)));
+                expect(rec.frcdIndex).toBeLessThan(hw.caps.nfr);
+                expect([f.f, f.fr, f.sid], `FRCD[${rec.frcdIndex}] holds the fault`).toEqual([true, r.fault.code, (d.bus << 8) | d.devfn]);
+                hw.mmio.write32(base + 12, 0x80000000); // clear F (RW1C), so that later faults find a free record
+              }
               if (crossing) expect(partial.reduce((s, w) => s + w.length, 0)).toBeLessThan(d.size);
             } else if (!d.write) {
               expect(r.data.length).toBe(d.size);

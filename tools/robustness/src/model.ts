@@ -313,12 +313,19 @@ const ok = <R>(why: string, commit: (result: R) => string | undefined): Predicti
 /** How a device × PASID reaches a page. */
 export type Reach =
   | { readonly ok: true; readonly key: PageKey; readonly write: boolean }
-  | { readonly ok: false; readonly why: 'blocked' | 'unmapped' | 'walk' };
+  | {
+      readonly ok: false;
+      readonly why: 'blocked' | 'unmapped' | 'walk';
+      /** A nested translation whose stage-1 entry is read-only: a write may fault on that first (permission). */
+      readonly s1ReadOnly?: boolean;
+    };
 
 /** Backend-specific rules the model needs (the rest is the uAPI's). */
 export interface ModelRules {
-  /** The domain apertures of a device (hw_info iovaRanges). */
+  /** The aperture of a paging domain (an automatic or explicit paging HWPT). */
   readonly apertures: readonly IovaRange[];
+  /** The aperture of a nest-parent (stage-2) domain, when it differs (VT-d: a second stage is wider than a first stage). */
+  readonly nestParentApertures?: readonly IovaRange[];
   /** Why `dev` cannot use an explicit HWPT allocated for `allocDev` (undefined: it can). */
   attachConflict(dev: ModelDev, allocDev: ModelDev, kind: HwptKind, pasid: number | undefined): ErrnoName | undefined;
   /**
@@ -387,7 +394,7 @@ export class Model {
         const e = h.s1.get(iova);
         if (e === undefined) return { ok: false, why: 'unmapped' };
         const r = this.reachIoas(parent, e.gpa);
-        return r.ok ? { ok: true, key: r.key, write: r.write && e.write } : r;
+        return r.ok ? { ok: true, key: r.key, write: r.write && e.write } : { ...r, s1ReadOnly: !e.write };
       }
       case 'sva': {
         const p = h.proc!;
@@ -422,19 +429,28 @@ export class Model {
     return this.devs.filter((d) => d.owner === ctx && [...d.attached.values()].some((h) => h.ioas === io || h.parent?.ioas === io));
   }
 
-  /** The usable IOVA ranges of an IOAS (apertures of its domains minus the reserved regions of its devices). */
-  usable(ctx: ModelCtx, io: ModelIoas, extra?: ModelDev): IovaRange[] {
+  /** The aperture of a HWPT's domain (undefined: an automatic paging HWPT). */
+  apertureOf(h: ModelHwpt | undefined): readonly IovaRange[] {
+    return h?.nestParent === true ? (this.rules.nestParentApertures ?? this.rules.apertures) : this.rules.apertures;
+  }
+
+  /**
+   * The usable IOVA ranges of an IOAS: the apertures of its domains minus the reserved regions
+   * of its devices — plus, for an attach being checked, the new device and its domain's aperture.
+   */
+  usable(ctx: ModelCtx, io: ModelIoas, extra?: { readonly dev: ModelDev; readonly aperture: readonly IovaRange[] }): IovaRange[] {
     let r: IovaRange[] = [...ALL];
-    if (this.hwptsOn(ctx, io).length > 0 || extra !== undefined) r = intersectRanges(r, this.rules.apertures);
+    for (const h of this.hwptsOn(ctx, io)) r = intersectRanges(r, this.apertureOf(h));
+    if (extra !== undefined) r = intersectRanges(r, extra.aperture);
     const devs = this.devicesOn(ctx, io);
-    if (extra !== undefined && !devs.includes(extra)) devs.push(extra);
+    if (extra !== undefined && !devs.includes(extra.dev)) devs.push(extra.dev);
     for (const d of devs) r = subtractRanges(r, d.info.reservedRegions);
     return r;
   }
 
-  /** Checks that `dev` can join `io`: every area must lie in its usable ranges. */
-  private fits(ctx: ModelCtx, io: ModelIoas, dev: ModelDev): ErrnoName | undefined {
-    const usable = intersectRanges(this.usable(ctx, io, dev), this.rules.apertures);
+  /** Checks that `dev` can join `io` on a domain with `aperture`: every area must lie in its usable ranges. */
+  private fits(ctx: ModelCtx, io: ModelIoas, dev: ModelDev, aperture: readonly IovaRange[]): ErrnoName | undefined {
+    const usable = this.usable(ctx, io, { dev, aperture });
     for (const a of io.areas) {
       if (!coversRange(usable, a.start, a.last)) return overlapsRanges(dev.info.reservedRegions, a.start, a.last) ? 'EADDRINUSE' : 'EINVAL';
     }
@@ -610,7 +626,7 @@ export class Model {
     let newAuto: ModelIoas | undefined;
     const rule = this.rules.attachRules?.(dev, target instanceof ModelIoas ? undefined : target, wire);
     if (target instanceof ModelIoas) {
-      const e = this.fits(ctx, target, dev);
+      const e = this.fits(ctx, target, dev, this.apertureOf(undefined));
       if (e !== undefined) return fail(e, 'a mapping does not fit the device');
       newAuto = target;
     } else {
@@ -621,11 +637,11 @@ export class Model {
       if (conflict !== undefined) return fail(conflict, 'the driver refuses this device on that domain');
       if (rule?.when === 'conflict') return fail(rule.errno, 'the architecture refuses this attachment');
       if (h.ioas !== undefined) {
-        const e = this.fits(ctx, h.ioas, dev);
+        const e = this.fits(ctx, h.ioas, dev, this.apertureOf(h));
         if (e !== undefined) return fail(e, 'a mapping does not fit the device');
       }
       if (h.parent?.ioas !== undefined) {
-        const e = this.fits(ctx, h.parent.ioas, dev);
+        const e = this.fits(ctx, h.parent.ioas, dev, this.apertureOf(h.parent));
         if (e !== undefined) return fail(e, 'a parent mapping does not fit the device');
       }
       reuse = h;
@@ -717,13 +733,18 @@ export class Model {
     if (flags.nestParent && dev.info.nestingFormats.length === 0) return fail('EOPNOTSUPP', 'no hardware nesting');
     if (flags.pasid && dev.info.pasidBits === 0) return fail('EOPNOTSUPP', 'no PASIDs');
     // the new domain mirrors every area: one outside its aperture cannot be mapped
-    for (const a of io.areas) if (!coversRange(this.rules.apertures, a.start, a.last)) return fail('EINVAL', 'a mapping lies outside the aperture');
-    return ok('allocHwpt', (id) => {
+    const commit = (id: number) => {
       if (id !== ctx.nextId) return `allocHwpt returned id ${id}, the model expected ${ctx.nextId}`;
       ctx.nextId++;
       ctx.hwpts.set(id, newHwpt(id, 'paging', { ioas: io, nestParent: flags.nestParent, pasidFlag: flags.pasid, allocDev: dev.idx }));
       return undefined;
-    });
+    };
+    const aperture = flags.nestParent ? (this.rules.nestParentApertures ?? this.rules.apertures) : this.rules.apertures;
+    for (const a of io.areas) {
+      // (the success commit stays attached: a backend known to accept it anyway — FINDINGS.md F4 — is recorded as it behaves)
+      if (!coversRange(aperture, a.start, a.last)) return { errno: 'EINVAL', why: 'a mapping lies outside the aperture', commit };
+    }
+    return ok('allocHwpt', commit);
   }
 
   /** allocHwpt(dev, { parent: nest-parent HWPT, data }) — a nested HWPT with an empty stage 1. */
