@@ -29,6 +29,7 @@ import {
   VIRTIO_IOMMU_MAP_F_WRITE, VIRTIO_IOMMU_T_MAP, encodeUnmap,
 } from '../spec/requests.js';
 import { VIRTIO_IOMMU_S_OK } from '../spec/status.js';
+import { AreaIndex, type AreaView } from './area-index.js';
 import { failure, type RequestChannel } from './request-channel.js';
 
 const TWO32 = 0x100000000;
@@ -45,16 +46,6 @@ export interface DomainHost {
   allocId(argument: string): number;
   /** Returns a domain ID to the allocator. */
   releaseId(id: number): void;
-}
-
-/** One MAP area as core mapped it: runs of physically contiguous pages. */
-interface Area {
-  readonly hi: number;
-  readonly lo: number;
-  readonly count: number;
-  readonly flags: number;
-  /** Triples: first page index, first pfn, pages. */
-  readonly runs: readonly number[];
 }
 
 /** Common state of every driver domain. */
@@ -178,7 +169,8 @@ export abstract class VirtioDomain implements DriverDomain {
 export class VirtioPagingDomain extends VirtioDomain {
   /** Paging. */
   readonly kind = 'paging' as const;
-  private readonly areas = new Map<bigint, Area>();
+  /** The MAP areas (one per core MAP, each made of runs of physically contiguous pages). */
+  private readonly areas = new AreaIndex();
   private readonly req = new Uint8Array(MAP_SIZE - TAIL_SIZE);
 
   /**
@@ -205,18 +197,28 @@ export class VirtioPagingDomain extends VirtioDomain {
 
   /** Maps `count` pages, one MAP per physically contiguous run, in every device domain. */
   override map(iova: bigint, pfns: Uint32Array, count: number, prot: number): void {
-    if (this.areas.has(iova)) throw new IoasidError('EEXIST', 'iova', `0x${iova.toString(16)} is already mapped`);
+    const hi = Number(iova >> 32n);
+    const lo = Number(iova & 0xffffffffn);
+    if (this.areas.find(hi, lo) >= 0) throw new IoasidError('EEXIST', 'iova', `0x${iova.toString(16)} is already mapped`);
     const flags = ((prot & IOMMU_READ) !== 0 ? VIRTIO_IOMMU_MAP_F_READ : 0) | ((prot & IOMMU_WRITE) !== 0 ? VIRTIO_IOMMU_MAP_F_WRITE : 0);
-    const runs: number[] = [];
-    let i = 0;
-    while (i < count) {
-      const first = pfns[i]!;
-      let n = 1;
-      while (i + n < count && pfns[i + n] === first + n) n++;
-      runs.push(i, first, n);
-      i += n;
+    // Most areas are one physically contiguous run: kept without a list.
+    const first = pfns[0]!;
+    let n = 1;
+    while (n < count && pfns[n] === first + n) n++;
+    let runs: number[];
+    if (n === count) runs = [0, first, count];
+    else {
+      runs = [];
+      let i = 0;
+      while (i < count) {
+        const f = pfns[i]!;
+        let k = 1;
+        while (i + k < count && pfns[i + k] === f + k) k++;
+        runs.push(i, f, k);
+        i += k;
+      }
     }
-    const area: Area = { hi: Number(iova >> 32n), lo: Number(iova & 0xffffffffn), count, flags, runs };
+    const area: AreaView = { slot: -1, hi, lo, count, flags, runs };
     const ids = this.deviceIds();
     for (let j = 0; j < ids.length; j++) {
       const sent = this.sendArea(area, ids[j]!);
@@ -227,11 +229,12 @@ export class VirtioPagingDomain extends VirtioDomain {
         throw failure(sent.status, 'iova', `MAP at 0x${iova.toString(16)} in domain ${ids[j]!}`);
       }
     }
-    this.areas.set(iova, area);
+    if (n === count) this.areas.add(hi, lo, count, flags, first, undefined);
+    else this.areas.add(hi, lo, count, flags, -1, runs);
   }
 
   /** Sends an area's MAP requests to device domain `id`; stops at the first failure. */
-  private sendArea(a: Area, id: number): { status: number; pages: number } {
+  private sendArea(a: AreaView, id: number): { status: number; pages: number } {
     const b = this.req;
     put32(b, REQ_DOMAIN, id);
     put32(b, MAP_FLAGS, a.flags);
@@ -258,12 +261,12 @@ export class VirtioPagingDomain extends VirtioDomain {
 
   /** Unmaps exactly an area mapped earlier. */
   override unmap(iova: bigint, length: bigint): void {
-    const a = this.areas.get(iova);
-    if (a === undefined || BigInt(a.count) * 4096n !== length) {
+    const slot = this.areas.find(Number(iova >> 32n), Number(iova & 0xffffffffn));
+    if (slot < 0 || BigInt(this.areas.count(slot)) * 4096n !== length) {
       throw new IoasidError('EINVAL', 'iova', `[0x${iova.toString(16)}, +0x${length.toString(16)}) is not an area of domain ${this.id}`);
     }
     for (const id of this.deviceIds()) this.host.channel.send(encodeUnmap(id, iova, iova + length - 1n), 'iova', `UNMAP in domain ${id}`);
-    this.areas.delete(iova);
+    this.areas.remove(slot);
   }
 
   /** Replays every area (the device created the domain empty). */
@@ -271,11 +274,15 @@ export class VirtioPagingDomain extends VirtioDomain {
     this.replayInto(this.id);
   }
 
-  /** Replays every area into device domain `id`, which the device just created empty. */
+  /** Replays every area, in mapping order, into device domain `id`, which the device just created empty. */
   replayInto(id: number): void {
-    for (const [iova, a] of this.areas) {
+    for (const slot of this.areas.slots()) {
+      const a = this.areas.view(slot);
       const sent = this.sendArea(a, id);
-      if (sent.status !== VIRTIO_IOMMU_S_OK) throw failure(sent.status, 'domain', `replaying MAP at 0x${iova.toString(16)} in domain ${id}`);
+      if (sent.status !== VIRTIO_IOMMU_S_OK) {
+        const iova = (BigInt(a.hi) << 32n) | BigInt(a.lo);
+        throw failure(sent.status, 'domain', `replaying MAP at 0x${iova.toString(16)} in domain ${id}`);
+      }
     }
   }
 

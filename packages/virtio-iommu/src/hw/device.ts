@@ -7,7 +7,7 @@
  * nests domains. Everything is synchronous; nothing here throws for a request or a DMA.
  */
 
-import { U64_MAX, type DmaFault, type DmaResult, type FaultClass, type PhysicalMemoryLike } from '@ioasid/uapi';
+import { U64_MAX, type DmaFault, type DmaRequest, type DmaResult, type FaultClass, type PhysicalMemoryLike } from '@ioasid/uapi';
 import { allZero, le16, le32, le64 } from '../spec/bytes.js';
 import { CD_SIZE, CD_W0_EPD0, CD_W0_ENDI, CD_W0_V, CD_W1_AA64, CD_W1_AFFD } from '../spec/cd.js';
 import { CONFIG_BYPASS, encodeConfig } from '../spec/config.js';
@@ -43,15 +43,24 @@ import {
   VIRTIO_IOMMU_S_RANGE, VIRTIO_IOMMU_S_UNSUPP,
 } from '../spec/status.js';
 import { Iotlb } from './iotlb.js';
-import { MappingTree, makeMapping, type Mapping } from './mapping-tree.js';
+import { MapCache } from './map-cache.js';
+import { MAPPING, MappingTree } from './mapping-tree.js';
 import { PROFILES, type VirtioIommuProfile, type VirtioIommuProfileName } from './profile.js';
 import {
   P_PXN, P_UNPRIV, P_UXN, P_WRITE, W_ACCESS, W_ADDR_SIZE, W_EXT_ABORT, W_OK, W_STAGE2, W_TRANSLATION, walkStage1,
-  type Stage1Config, type WalkOut,
+  type Stage1Config, type Stage2Read, type WalkOut,
 } from './stage1.js';
 
 const TWO32 = 0x100000000;
 const PAGE = 4096;
+/** Pages per 4 GiB: the page number of `hi:lo` is `hi × HI_PAGES + (lo >>> 12)`. */
+const HI_PAGES = 0x100000;
+/** The data of a write's result, and of an empty read (shared: it has no element to change). */
+const NO_DATA = new Uint8Array(0);
+/** Index of the low and high 32-bit word of a 64-bit value stored in a typed array on this host. */
+const LO_WORD = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1;
+const HI_WORD = LO_WORD ^ 1;
+const MAP_RW = VIRTIO_IOMMU_MAP_F_READ | VIRTIO_IOMMU_MAP_F_WRITE;
 /** PASIDs are 20 bits (PCIe). */
 const PASID_LIMIT = 1 << 20;
 /** Outstanding page-request groups per endpoint (a PRI "outstanding page request allocation"). */
@@ -71,6 +80,8 @@ export interface VirtioIommuDeviceOptions {
   readonly config?: Partial<Pick<VirtioIommuProfile, 'pageSizeMask' | 'inputStart' | 'inputEnd' | 'domainStart' | 'domainEnd' | 'probeSize' | 'bypass' | 'resvMem'>>;
   /** Stage-1 translation cache entries (extension tables; default 512). */
   readonly iotlbEntries?: number;
+  /** MAP/UNMAP translation cache entries, one 4 KiB page each (0 or a power of two; default 1024). */
+  readonly mapCacheEntries?: number;
   /** Event virtqueue size: records held before the device drops new ones (default 64). */
   readonly eventQueueSize?: number;
 }
@@ -116,6 +127,8 @@ interface CdTable {
 
 interface Domain {
   readonly id: number;
+  /** Unique for the device's lifetime (never reused): the key of the domain's translation-cache entries. */
+  readonly tag: number;
   readonly bypass: boolean;
   /** The anonymous NO-PASID context (MAP/UNMAP) exists. */
   readonly anonymous: boolean;
@@ -187,6 +200,52 @@ const T = {
   Cd: 3,
 } as const;
 
+/**
+ * Reads `len` bytes (a few, within one page) at `pa` through aligned 32-bit words: integer
+ * address arithmetic only, where a general copy works out page offsets with float modulo.
+ */
+function readWords(mem: PhysicalMemoryLike, pa: number, out: Uint8Array, len: number): void {
+  let skip = pa & 3;
+  let a = pa - skip;
+  let i = 0;
+  while (i < len) {
+    let w = mem.read32At(a) >>> (skip * 8);
+    for (let b = skip; b < 4 && i < len; b++, i++) {
+      out[i] = w & 0xff;
+      w >>>= 8;
+    }
+    skip = 0;
+    a += 4;
+  }
+}
+
+/** (h1:l1) < (h2:l2), 64-bit values as 32-bit halves. */
+function lt64(h1: number, l1: number, h2: number, l2: number): boolean {
+  return h1 < h2 || (h1 === h2 && l1 < l2);
+}
+
+/** `hi:lo` is a multiple of 2^shift. */
+function lowBitsZero(hi: number, lo: number, shift: number): boolean {
+  return shift <= 32 ? lo % 2 ** shift === 0 : lo === 0 && hi % 2 ** (shift - 32) === 0;
+}
+
+/** `hi:lo` + 1 is a multiple of 2^shift (modulo 2^64): its low `shift` bits are all ones. */
+function lowBitsOnes(hi: number, lo: number, shift: number): boolean {
+  return shift <= 32 ? lo % 2 ** shift === 2 ** shift - 1 : lo === 0xffffffff && hi % 2 ** (shift - 32) === 2 ** (shift - 32) - 1;
+}
+
+/** phys + (end − start) ≥ 2^64, for start ≤ end. */
+function physEndOverflows(sHi: number, sLo: number, eHi: number, eLo: number, pHi: number, pLo: number): boolean {
+  let dLo = eLo - sLo;
+  let dHi = eHi - sHi;
+  if (dLo < 0) {
+    dLo += TWO32;
+    dHi--;
+  }
+  const carry = pLo + dLo >= TWO32 ? 1 : 0;
+  return pHi + dHi + carry >= TWO32;
+}
+
 /** The virtio-iommu device model. */
 export class VirtioIommuDevice {
   /** The profile in force. */
@@ -199,6 +258,8 @@ export class VirtioIommuDevice {
   msiWrites = 0;
   /** The stage-1 translation cache (extension tables). */
   readonly iotlb: Iotlb;
+  /** The MAP/UNMAP translation cache (coherent: UNMAP drops what it removes). */
+  readonly mapCache: MapCache;
 
   private readonly memory: PhysicalMemoryLike;
   private readonly endpoints = new Map<number, EndpointState>();
@@ -213,11 +274,25 @@ export class VirtioIommuDevice {
   private readonly probeSize: number;
   private readonly resvMem: readonly ResvMem[];
   private readonly resvNum: readonly { readonly start: number; readonly end: number; readonly msi: boolean }[];
-  private readonly granule: bigint;
   private readonly events: Uint8Array[] = [];
   private readonly eventQueueSize: number;
   private interrupt: (() => void) | undefined;
   private nextCtx = 1;
+  private nextTag = 1;
+  /** The last endpoint a DMA came from (a known one). */
+  private lastEp: EndpointState | undefined;
+  /** The IOVA of the DMA in progress, split into 32-bit words without allocating. */
+  private readonly iovaSplit = new BigUint64Array(1);
+  private readonly iovaWords = new Uint32Array(this.iovaSplit.buffer);
+  /** log2 of the granule (the smallest page size). */
+  private readonly granuleShift: number;
+  /** input_range start and end as 32-bit halves. */
+  private readonly inputWords: readonly [number, number, number, number];
+  /** RESV_MEM regions as 32-bit halves: start hi, lo, end hi, lo. */
+  private readonly resvWords: Float64Array;
+  /** The parent of the nested walk in progress, and the walker's view of it (one function for the device's lifetime). */
+  private walkParent: Domain | undefined;
+  private readonly walkStage2: Stage2Read = (ipa) => this.stage2(this.walkParent!, ipa, false);
   private readonly walkOut: WalkOut = { opfn: 0, perms: 0, level: 0, where: 0 };
   private segPa = new Float64Array(16);
   private segLen = new Int32Array(16);
@@ -247,8 +322,16 @@ export class VirtioIommuDevice {
     this.resvNum = this.resvMem.map((r) => ({ start: Number(r.start), end: Number(r.end), msi: r.subtype === VIRTIO_IOMMU_RESV_MEM_T_MSI }));
     let g = 1n;
     while (g < 1n << 63n && (this.pageSizeMask & g) === 0n) g <<= 1n;
-    this.granule = g;
+    let shift = 0;
+    while (1n << BigInt(shift) < g) shift++;
+    this.granuleShift = shift;
+    this.inputWords = [Number(this.inputStart >> 32n) >>> 0, Number(this.inputStart & 0xffffffffn), Number(this.inputEnd >> 32n) >>> 0, Number(this.inputEnd & 0xffffffffn)];
+    this.resvWords = new Float64Array(this.resvMem.length * 4);
+    this.resvMem.forEach((r, i) => {
+      this.resvWords.set([Number(r.start >> 32n), Number(r.start & 0xffffffffn), Number(r.end >> 32n), Number(r.end & 0xffffffffn)], i * 4);
+    });
     this.iotlb = new Iotlb(options.iotlbEntries ?? 512);
+    this.mapCache = new MapCache(options.mapCacheEntries ?? 1024);
     this.eventQueueSize = options.eventQueueSize ?? 64;
     for (const id of options.endpoints) this.endpoints.set(id >>> 0, this.newEndpoint(id >>> 0, true));
   }
@@ -284,6 +367,8 @@ export class VirtioIommuDevice {
     for (const [id, ep] of this.endpoints) if (!ep.known) this.endpoints.delete(id);
     this.domains.clear();
     this.iotlb.clear();
+    this.mapCache.clear();
+    this.lastEp = undefined;
     this.negotiated = undefined;
     this.events.length = 0;
   }
@@ -412,7 +497,7 @@ export class VirtioIommuDevice {
 
   private createDomain(id: number, bypass: boolean, anonymous: boolean, parent: Domain | undefined, iopf = false): Domain | undefined {
     if (this.domains.size >= this.profile.maxDomains) return undefined;
-    const d: Domain = { id, bypass, anonymous, iopf, mappings: new MappingTree(), parent, children: 0, attachments: 0, noPasid: undefined, pasidCtx: new Map() };
+    const d: Domain = { id, tag: this.nextTag++, bypass, anonymous, iopf, mappings: new MappingTree(), parent, children: 0, attachments: 0, noPasid: undefined, pasidCtx: new Map() };
     if (parent) parent.children++;
     this.domains.set(id, d);
     return d;
@@ -531,13 +616,17 @@ export class VirtioIommuDevice {
   private map(r: Uint8Array): number {
     const p = this.profile;
     const flags = le32(r, MAP_FLAGS);
-    const start = le64(r, REQ_VIRT_START);
-    const end = le64(r, REQ_VIRT_END);
-    const phys = le64(r, MAP_PHYS_START);
+    // 64-bit fields as 32-bit halves: a MAP allocates no BigInt.
+    const sLo = le32(r, REQ_VIRT_START);
+    const sHi = le32(r, REQ_VIRT_START + 4);
+    const eLo = le32(r, REQ_VIRT_END);
+    const eHi = le32(r, REQ_VIRT_END + 4);
+    const pLo = le32(r, MAP_PHYS_START);
+    const pHi = le32(r, MAP_PHYS_START + 4);
     let known = VIRTIO_IOMMU_MAP_F_READ | VIRTIO_IOMMU_MAP_F_WRITE;
     if (this.neg(VIRTIO_IOMMU_F_MMIO)) known |= VIRTIO_IOMMU_MAP_F_MMIO;
-    const g = this.granule;
-    const misaligned = p.mapChecksAlignment && (start % g !== 0n || phys % g !== 0n || ((end + 1n) & U64_MAX) % g !== 0n);
+    const g = this.granuleShift;
+    const misaligned = p.mapChecksAlignment && (!lowBitsZero(sHi, sLo, g) || !lowBitsZero(pHi, pLo, g) || !lowBitsOnes(eHi, eLo, g));
     if (p.alignmentBeforeFlags && misaligned) return VIRTIO_IOMMU_S_RANGE;
     // Spec: unrecognised flag → INVAL (MUST); MMIO is unrecognised without F_MMIO negotiated.
     if ((flags & ~known) !== 0) return VIRTIO_IOMMU_S_INVAL;
@@ -546,41 +635,52 @@ export class VirtioIommuDevice {
     if (d.bypass || !d.anonymous) return VIRTIO_IOMMU_S_INVAL;
     // Spec: virt_start, phys_start or virt_end + 1 not aligned on the granule → RANGE (SHOULD).
     if (misaligned) return VIRTIO_IOMMU_S_RANGE;
+    const inverted = lt64(eHi, eLo, sHi, sLo);
     // virt_end MUST be > virt_start (driver rule); the device answers RANGE (reasoned choice).
-    if (p.mapChecksOrder && end < start) return VIRTIO_IOMMU_S_RANGE;
+    if (p.mapChecksOrder && inverted) return VIRTIO_IOMMU_S_RANGE;
     // "Any mapping request to virtual addresses outside of this range fails": RANGE.
-    if (p.checksInputRange && (start < this.inputStart || end > this.inputEnd)) return VIRTIO_IOMMU_S_RANGE;
-    if (end >= start && phys + (end - start) > U64_MAX) return VIRTIO_IOMMU_S_RANGE;
+    const iw = this.inputWords;
+    if (p.checksInputRange && (lt64(sHi, sLo, iw[0], iw[1]) || lt64(iw[2], iw[3], eHi, eLo))) return VIRTIO_IOMMU_S_RANGE;
+    if (!inverted && physEndOverflows(sHi, sLo, eHi, eLo, pHi, pLo)) return VIRTIO_IOMMU_S_RANGE;
     // Spec: the device SHOULD reject a MAP overlapping a RESV_MEM region (no status given): INVAL.
-    if (p.mapChecksResvMem && this.resvMem.some((m) => m.start <= end && m.end >= start)) return VIRTIO_IOMMU_S_INVAL;
+    if (p.mapChecksResvMem && this.resvOverlaps(sHi, sLo, eHi, eLo)) return VIRTIO_IOMMU_S_INVAL;
     // Spec: a mapping already exists in the range → INVAL (SHOULD).
-    if (d.mappings.intersects(start, end)) return VIRTIO_IOMMU_S_INVAL;
+    if (d.mappings.intersects(sHi, sLo, eHi, eLo)) return VIRTIO_IOMMU_S_INVAL;
     if (d.mappings.size >= p.maxMappings) return VIRTIO_IOMMU_S_NOMEM;
-    d.mappings.insert(makeMapping(start, end, phys, flags));
+    d.mappings.insert(sHi, sLo, eHi, eLo, pHi, pLo, flags);
     return VIRTIO_IOMMU_S_OK;
+  }
+
+  /** Some RESV_MEM region intersects `[start, end]`. */
+  private resvOverlaps(sHi: number, sLo: number, eHi: number, eLo: number): boolean {
+    const w = this.resvWords;
+    for (let i = 0; i < w.length; i += 4) {
+      if (!lt64(eHi, eLo, w[i]!, w[i + 1]!) && !lt64(w[i + 2]!, w[i + 3]!, sHi, sLo)) return true;
+    }
+    return false;
   }
 
   private unmap(r: Uint8Array): number {
     const p = this.profile;
-    const start = le64(r, REQ_VIRT_START);
-    const end = le64(r, REQ_VIRT_END);
+    const sLo = le32(r, REQ_VIRT_START);
+    const sHi = le32(r, REQ_VIRT_START + 4);
+    const eLo = le32(r, REQ_VIRT_END);
+    const eHi = le32(r, REQ_VIRT_END + 4);
     // Spec: reserved ≠ 0 MAY be INVAL; strict answers INVAL and changes nothing.
     if (p.attachChecksReserved && le32(r, UNMAP_RESERVED) !== 0) return VIRTIO_IOMMU_S_INVAL;
     const d = this.domains.get(le32(r, REQ_DOMAIN));
     if (d === undefined) return VIRTIO_IOMMU_S_NOENT;
     if (d.bypass || !d.anonymous) return VIRTIO_IOMMU_S_INVAL;
-    if (p.unmapChecksInputRange && (start < this.inputStart || end > this.inputEnd)) return VIRTIO_IOMMU_S_RANGE;
-    if (p.mapChecksOrder && end < start) return VIRTIO_IOMMU_S_RANGE;
-    const { inside, split } = d.mappings.covered(start, end);
-    if (split !== undefined) {
-      if (p.unmapPartial) {
-        // QEMU removes the covered mappings met before the one it would split.
-        d.mappings.remove(inside.filter((m: Mapping) => m.start < split.start));
-      }
-      return VIRTIO_IOMMU_S_RANGE;
-    }
-    d.mappings.remove(inside);
-    return VIRTIO_IOMMU_S_OK;
+    const iw = this.inputWords;
+    if (p.unmapChecksInputRange && (lt64(sHi, sLo, iw[0], iw[1]) || lt64(iw[2], iw[3], eHi, eLo))) return VIRTIO_IOMMU_S_RANGE;
+    const inverted = lt64(eHi, eLo, sHi, sLo);
+    if (p.mapChecksOrder && inverted) return VIRTIO_IOMMU_S_RANGE;
+    // Nothing is split: every mapping inside the range goes. A split: RANGE, and QEMU still
+    // removes the inside mappings met before the one it would split.
+    const ok = d.mappings.unmap(sHi, sLo, eHi, eLo, p.unmapPartial);
+    // Whatever went lies inside the range: its pages leave the translation cache before the request completes.
+    if (!inverted) this.mapCache.invalidate(d.tag, sHi, sLo, eHi, eLo);
+    return ok ? VIRTIO_IOMMU_S_OK : VIRTIO_IOMMU_S_RANGE;
   }
 
   private probe(r: Uint8Array, wlen: number): Uint8Array {
@@ -761,6 +861,28 @@ export class VirtioIommuDevice {
     return out;
   }
 
+  /**
+   * Empties every translation cache the device keeps — the MAP/UNMAP translation cache, the
+   * stage-1 TLB (stale entries included) and the fetched CDs — as if they were cold: the next
+   * DMA looks its domain's mappings up and walks guest tables again. Nothing else changes.
+   */
+  flushCaches(): void {
+    this.mapCache.clear();
+    this.iotlb.clear();
+    for (const d of this.domains.values()) if (d.noPasid?.kind === 'cd') d.noPasid.cache.clear();
+  }
+
+  /** Mappings the device holds in MAP/UNMAP domains, and the bytes their records take (for reports). */
+  mappingStats(): { readonly mappings: number; readonly bytes: number } {
+    let mappings = 0;
+    let bytes = 0;
+    for (const d of this.domains.values()) {
+      mappings += d.mappings.size;
+      bytes += d.mappings.bytes;
+    }
+    return { mappings, bytes };
+  }
+
   /** Pending page-request groups of an endpoint (for tests and reports). */
   pendingPageRequests(endpoint: number): number {
     return this.endpoints.get(endpoint)?.groups.size ?? 0;
@@ -771,19 +893,60 @@ export class VirtioIommuDevice {
    * Returns the data read, or the fault (also written to the event queue as the profile says).
    */
   dma(req: VirtioIommuDma): DmaResult {
+    return this.dmaFrom(req.endpoint, req);
+  }
+
+  /**
+   * {@link dma} with the endpoint ID given apart, as an endpoint puts its own ID on the bus:
+   * the system's endpoints call this, so no request object is copied per DMA. A DMA within one
+   * page of a MAP/UNMAP domain whose translation is cached allocates only its result.
+   */
+  dmaFrom(endpoint: number, req: DmaRequest): DmaResult {
     const write = req.write;
     const len = write ? (req.data?.length ?? 0) : req.size;
-    if (!(len > 0)) return { ok: true, data: new Uint8Array(0) };
+    if (!(len > 0)) return { ok: true, data: NO_DATA };
     const iova = req.iova;
-    if (iova < 0n || iova > U64_MAX) return this.fault(F.InputRange, req, iova);
-    // One split of the IOVA into 32-bit halves per DMA; the page loop below uses numbers only.
-    let hi = Number(iova >> 32n);
-    let lo = Number(iova & 0xffffffffn);
-    const ep = this.endpoints.get(req.endpoint >>> 0);
-    if (ep === undefined || !ep.known) return this.fault(F.UnknownEndpoint, req, iova);
+    if (iova < 0n || iova > U64_MAX) return this.fault(F.InputRange, endpoint, req, iova);
+    // The IOVA's 32-bit halves, without a BigInt: a BigUint64Array store, read back as words.
+    this.iovaSplit[0] = iova;
+    let lo = this.iovaWords[LO_WORD]!;
+    let hi = this.iovaWords[HI_WORD]!;
+    const id = endpoint >>> 0;
+    let ep = this.lastEp;
+    if (ep?.id !== id) {
+      ep = this.endpoints.get(id);
+      if (ep === undefined || !ep.known) return this.fault(F.UnknownEndpoint, endpoint, req, iova);
+      this.lastEp = ep;
+    }
     const pasid = req.pasid;
+    // Fast path: no PASID, a MAP/UNMAP domain, one page, translated by the cache or else the
+    // mapping tree (anything odd — a fault, a RESV_MEM region, a bus error — takes the general path).
+    const d0 = pasid === undefined ? ep.domain : undefined;
+    if (d0 !== undefined && d0.anonymous && !d0.bypass && d0.noPasid === undefined && len <= PAGE - (lo & 0xfff)) {
+      const c = this.mapCache;
+      const tag = d0.tag;
+      const i = ((lo >>> 12) ^ (hi << 11) ^ (tag << 5)) & c.mask;
+      const mem = this.memory;
+      let pa: number;
+      if (c.tags[i] === tag && c.vpns[i] === hi * HI_PAGES + (lo >>> 12) && (c.flags[i]! & (write ? VIRTIO_IOMMU_MAP_F_WRITE : VIRTIO_IOMMU_MAP_F_READ)) !== 0) {
+        pa = c.pas[i]! + (lo & 0xfff); // a cached page lies inside memory: no bus error to check for
+      } else {
+        pa = this.resvAt(hi, lo) === 0 ? this.lookupMapped(d0, hi, lo, write) : -1;
+        if (pa < 0 || !mem.contains(pa, len)) pa = -1;
+      }
+      if (pa >= 0) {
+        if (write) {
+          mem.writeFrom(pa, req.data!, 0, len);
+          return { ok: true, data: NO_DATA };
+        }
+        const out = new Uint8Array(len);
+        if (len <= 8) readWords(mem, pa, out, len);
+        else mem.readInto(pa, out, 0, len);
+        return { ok: true, data: out };
+      }
+    }
     const mode = this.resolve(ep, pasid);
-    if (mode < 0) return this.fault(-mode - 1, req, iova);
+    if (mode < 0) return this.fault(-mode - 1, endpoint, req, iova);
     let remaining = len;
     let nseg = 0;
     const unpriv = req.priv !== true;
@@ -798,27 +961,26 @@ export class VirtioIommuDevice {
         const d = this.curDomain!;
         const resv = this.resvAt(hi, lo);
         if (resv === 1) pa = -1; // MSI doorbell: an interrupt message, not memory
-        else if (resv === 2) return this.fault(F.Reserved, req, iova, hi, lo);
+        else if (resv === 2) return this.fault(F.Reserved, endpoint, req, iova, hi, lo);
         else {
-          const m = d.mappings.find(hi, lo);
-          if (m === undefined) return this.curIopf ? this.pageRequest(ep, req, iova, hi, lo, F.NoMapping) : this.fault(F.NoMapping, req, iova, hi, lo);
-          if ((m.flags & (write ? VIRTIO_IOMMU_MAP_F_WRITE : VIRTIO_IOMMU_MAP_F_READ)) === 0) {
-            return this.curIopf ? this.pageRequest(ep, req, iova, hi, lo, F.MapPermission) : this.fault(F.MapPermission, req, iova, hi, lo);
+          pa = this.translateMapped(d, hi, lo, write);
+          if (pa < 0) {
+            const kind = pa === -1 ? F.NoMapping : F.MapPermission;
+            return this.curIopf ? this.pageRequest(ep, req, hi, lo, kind) : this.fault(kind, endpoint, req, iova, hi, lo);
           }
-          pa = m.physNum + (hi - m.startHi) * TWO32 + (lo - m.startLo);
         }
       } else {
         const r = this.translateS1(hi, lo, write, unpriv, exec);
         if (r < 0) {
           const kind = -r - 1;
           if (this.curIopf && (kind === F.S1Translation || kind === F.S1Access || kind === F.S1Permission)) {
-            return this.pageRequest(ep, req, iova, hi, lo, kind);
+            return this.pageRequest(ep, req, hi, lo, kind);
           }
-          return this.fault(kind, req, iova, hi, lo);
+          return this.fault(kind, endpoint, req, iova, hi, lo);
         }
         pa = r;
       }
-      if (pa >= 0 && !this.memory.contains(pa, n)) return this.fault(F.BusError, req, iova, hi, lo);
+      if (pa >= 0 && !this.memory.contains(pa, n)) return this.fault(F.BusError, endpoint, req, iova, hi, lo);
       if (nseg === this.segPa.length) this.growSegments();
       this.segPa[nseg] = pa;
       this.segLen[nseg++] = n;
@@ -827,10 +989,10 @@ export class VirtioIommuDevice {
       if (lo >= TWO32) {
         lo -= TWO32;
         hi++;
-        if (hi >= TWO32 && remaining > 0) return this.fault(F.InputRange, req, iova);
+        if (hi >= TWO32 && remaining > 0) return this.fault(F.InputRange, endpoint, req, iova);
       }
     }
-    const out = write ? new Uint8Array(0) : new Uint8Array(len);
+    const out = write ? NO_DATA : new Uint8Array(len);
     let off = 0;
     for (let i = 0; i < nseg; i++) {
       const pa = this.segPa[i]!;
@@ -838,10 +1000,52 @@ export class VirtioIommuDevice {
       if (pa < 0) {
         if (write) this.msiWrites++;
       } else if (write) this.memory.writeFrom(pa, req.data!, off, n);
+      else if (n <= 8 && off === 0) readWords(this.memory, pa, out, n);
       else this.memory.readInto(pa, out, off, n);
       off += n;
     }
     return { ok: true, data: out };
+  }
+
+  /**
+   * The address `hi:lo` translates to through domain `d`'s mappings, or -1 (no mapping), -2
+   * (the mapping's flags forbid the access). Goes through the translation cache, and fills it
+   * when one mapping covers the whole page and no RESV_MEM region touches it.
+   */
+  private translateMapped(d: Domain, hi: number, lo: number, write: boolean): number {
+    const c = this.mapCache;
+    const tag = d.tag;
+    const i = ((lo >>> 12) ^ (hi << 11) ^ (tag << 5)) & c.mask;
+    if (c.tags[i] === tag && c.vpns[i] === hi * HI_PAGES + (lo >>> 12) && (c.flags[i]! & (write ? VIRTIO_IOMMU_MAP_F_WRITE : VIRTIO_IOMMU_MAP_F_READ)) !== 0) {
+      return c.pas[i]! + (lo & 0xfff);
+    }
+    return this.lookupMapped(d, hi, lo, write);
+  }
+
+  /** {@link translateMapped} past the cache: the mapping tree, then a cache fill. */
+  private lookupMapped(d: Domain, hi: number, lo: number, write: boolean): number {
+    const perm = write ? VIRTIO_IOMMU_MAP_F_WRITE : VIRTIO_IOMMU_MAP_F_READ;
+    const tree = d.mappings;
+    const o = tree.find(hi, lo);
+    if (o < 0) return -1;
+    const w = tree.hitWords;
+    const flags = w[o + MAPPING.FLAGS]!;
+    if ((flags & perm) === 0) return -2;
+    const sHi = w[o + MAPPING.S_HI]!;
+    const sLo = w[o + MAPPING.S_LO]!;
+    const pa = w[o + MAPPING.P_HI]! * TWO32 + w[o + MAPPING.P_LO]! + (hi - sHi) * TWO32 + (lo - sLo);
+    const pageLo = (lo & 0xfffff000) >>> 0;
+    const lastLo = pageLo + 0xfff;
+    // Cache the page if the mapping covers all of it (QEMU takes unaligned mappings), no RESV_MEM
+    // region touches it, and its frame lies in memory (so that a hit needs no bus-error check).
+    const pagePa = pa - (lo & 0xfff);
+    if (
+      !lt64(hi, pageLo, sHi, sLo) && !lt64(w[o + MAPPING.E_HI]!, w[o + MAPPING.E_LO]!, hi, lastLo) &&
+      !this.resvOverlaps(hi, pageLo, hi, lastLo) && this.memory.contains(pagePa, PAGE)
+    ) {
+      this.mapCache.fill(d.tag, hi, lo, pagePa, flags & MAP_RW);
+    }
+    return pa;
   }
 
   private growSegments(): void {
@@ -958,12 +1162,10 @@ export class VirtioIommuDevice {
     return { root, t0sz, startLevel: 4 - Math.ceil((64 - t0sz - 12) / 9), epd0: (w0 & CD_W0_EPD0) !== 0, affd: (w1 & CD_W1_AFFD) !== 0 };
   }
 
-  /** Stage 2 of a nested domain: the parent's MAP/UNMAP mappings. Returns a PA or -1. */
+  /** Stage 2 of a nested domain: the parent's MAP/UNMAP mappings (through the translation cache). Returns a PA or -1. */
   private stage2(parent: Domain, ipa: number, write: boolean): number {
-    const m = parent.mappings.findNumber(ipa);
-    if (m === undefined) return -1;
-    if ((m.flags & (write ? VIRTIO_IOMMU_MAP_F_WRITE : VIRTIO_IOMMU_MAP_F_READ)) === 0) return -1;
-    return m.physNum + (ipa - (m.startHi * TWO32 + m.startLo));
+    const pa = this.translateMapped(parent, Math.floor(ipa / TWO32), ipa >>> 0, write);
+    return pa < 0 ? -1 : pa;
   }
 
   /** Translates one page through the current table context; a PA, or −(fault) − 1. */
@@ -988,8 +1190,8 @@ export class VirtioIommuDevice {
     if (cached < 0) {
       const parent = d.parent;
       const out = this.walkOut;
-      const s2 = parent ? (ipa: number) => this.stage2(parent, ipa, false) : undefined;
-      const w = walkStage1(this.memory, cfg, vpn, s2, out);
+      this.walkParent = parent;
+      const w = walkStage1(this.memory, cfg, vpn, parent ? this.walkStage2 : undefined, out);
       this.curFaultLevel = out.level;
       if (w !== W_OK) {
         if (w === W_TRANSLATION) return -F.S1Translation - 1;
@@ -1015,8 +1217,8 @@ export class VirtioIommuDevice {
     return oa;
   }
 
-  private pageRequest(ep: EndpointState, req: VirtioIommuDma, iova: bigint, hi: number, lo: number, kind: number): DmaResult {
-    if (ep.groups.size >= PRI_OUTSTANDING) return this.fault(kind, req, iova, hi, lo);
+  private pageRequest(ep: EndpointState, req: DmaRequest, hi: number, lo: number, kind: number): DmaResult {
+    if (ep.groups.size >= PRI_OUTSTANDING) return this.fault(kind, ep.id, req, req.iova, hi, lo);
     let g = ep.nextGroup;
     for (let i = 0; i < 512 && ep.groups.has(g); i++) g = (g + 1) & 511;
     ep.nextGroup = (g + 1) & 511;
@@ -1040,7 +1242,7 @@ export class VirtioIommuDevice {
     return { ok: false, fault };
   }
 
-  private fault(kind: number, req: VirtioIommuDma, iova: bigint, hi?: number, lo?: number): DmaResult {
+  private fault(kind: number, endpoint: number, req: DmaRequest, iova: bigint, hi?: number, lo?: number): DmaResult {
     const [reason, cls, detail] = FAULT_INFO[kind]!;
     const at = hi === undefined || lo === undefined ? iova : (BigInt(hi) << 32n) | BigInt(lo);
     const style = this.profile.faultEvents;
@@ -1057,7 +1259,7 @@ export class VirtioIommuDevice {
         reserved1 = req.pasid;
       }
     }
-    const rec = { reason, flags, endpoint: req.endpoint >>> 0, reserved1, address: at };
+    const rec = { reason, flags, endpoint: endpoint >>> 0, reserved1, address: at };
     const bytes = encodeFault(rec);
     if (style !== 'none') this.pushEvent(bytes);
     const record: Record<string, unknown> = { ...rec, detail, bytes, written: style !== 'none' };

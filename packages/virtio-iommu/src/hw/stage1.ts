@@ -80,9 +80,13 @@ export function walkStage1(memory: PhysicalMemoryLike, cfg: Stage1Config, vpn: n
   let noEl0 = false;
   let uxnTable = false;
   let pxnTable = false;
+  // Index bits with 32-bit integer ops (no float division): the low word holds levels 3..1 and
+  // the bottom 5 bits of level 0; the high word (vpn < 2^36) the rest of level 0.
+  const vLo = vpn >>> 0;
+  const vHi = (vpn - vLo) / 0x100000000;
   for (let level = cfg.startLevel; level <= 3; level++) {
     const shift = 9 * (3 - level);
-    const idx = Math.floor(vpn / 2 ** shift) % 512;
+    const idx = level === 0 ? ((vHi << 5) | (vLo >>> 27)) & 511 : (vLo >>> shift) & 511;
     const ipa = table + idx * 8;
     out.level = level;
     out.where = ipa;
@@ -110,7 +114,7 @@ export function walkStage1(memory: PhysicalMemoryLike, cfg: Stage1Config, vpn: n
     if ((lo & LPAE_AF) === 0 && !cfg.affd) return W_ACCESS;
     const blockMask = level === 1 ? 0xc0000000 : level === 2 ? 0xffe00000 : 0xfffff000;
     const base = ((hi & 0xffff) * TWO32 + ((lo & blockMask) >>> 0)) / 4096;
-    out.opfn = base + (level === 3 ? 0 : vpn % 2 ** shift);
+    out.opfn = base + (level === 3 ? 0 : vLo & ((1 << shift) - 1));
     let perms = 0;
     if ((lo & LPAE_AP_RDONLY) === 0 && !noWrite) perms |= P_WRITE;
     if ((lo & LPAE_AP_UNPRIV) !== 0 && !noEl0) perms |= P_UNPRIV;

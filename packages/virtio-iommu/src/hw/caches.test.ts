@@ -1,0 +1,241 @@
+import { PhysicalMemory } from '@ioasid/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { VirtioIommuDevice } from './device.js';
+import { Iotlb } from './iotlb.js';
+import { MapCache } from './map-cache.js';
+import { PROFILES } from './profile.js';
+
+const EP = 0x10;
+const EXT = PROFILES.strict.features | (1n << 23n);
+const status = (w: Uint8Array) => w[w.length - 4];
+function u32(b: Uint8Array, off: number, v: number) {
+  new DataView(b.buffer).setUint32(off, v, true);
+}
+function u64(b: Uint8Array, off: number, v: bigint) {
+  new DataView(b.buffer).setBigUint64(off, v, true);
+}
+function attach(domain: number): Uint8Array {
+  const b = new Uint8Array(20);
+  b[0] = 1;
+  u32(b, 4, domain);
+  u32(b, 8, EP);
+  return b;
+}
+function detach(domain: number): Uint8Array {
+  const b = new Uint8Array(20);
+  b[0] = 2;
+  u32(b, 4, domain);
+  u32(b, 8, EP);
+  return b;
+}
+function map(domain: number, start: bigint, end: bigint, phys: bigint, flags = 3): Uint8Array {
+  const b = new Uint8Array(36);
+  b[0] = 3;
+  u32(b, 4, domain);
+  u64(b, 8, start);
+  u64(b, 16, end);
+  u64(b, 24, phys);
+  u32(b, 32, flags);
+  return b;
+}
+function unmap(domain: number, start: bigint, end: bigint): Uint8Array {
+  const b = new Uint8Array(28);
+  b[0] = 4;
+  u32(b, 4, domain);
+  u64(b, 8, start);
+  u64(b, 16, end);
+  return b;
+}
+/** ATTACH_TABLE with an LPAE stage-1 table at `ttbr0` (T0SZ 16). */
+function attachLpae(domain: number, ttbr0: bigint): Uint8Array {
+  const b = new Uint8Array(76);
+  b[0] = 6;
+  u32(b, 4, domain);
+  u32(b, 8, EP);
+  b[28] = 1;
+  u64(b, 40, 16n);
+  u64(b, 48, ttbr0);
+  return b;
+}
+/** Writes a 4-level LPAE table for va → pa (tables at base, base+4K, …). */
+function lpae(memory: PhysicalMemory, base: number, va: bigint, pa: bigint): void {
+  const idx = [39n, 30n, 21n, 12n].map((s) => (va >> s) & 511n);
+  for (let l = 0; l < 3; l++) memory.write64(BigInt(base + l * 4096) + idx[l]! * 8n, BigInt(base + (l + 1) * 4096) | 3n);
+  memory.write64(BigInt(base + 3 * 4096) + idx[3]! * 8n, pa | 0x743n);
+}
+
+function dev(profile: 'strict' | 'qemu' = 'strict', features?: bigint) {
+  const memory = new PhysicalMemory({ size: 1n << 32n });
+  return { memory, d: new VirtioIommuDevice({ memory, endpoints: [EP], profile, ...(features === undefined ? {} : { features }) }) };
+}
+
+const read = (d: VirtioIommuDevice, iova: bigint, size = 1) => {
+  const r = d.dma({ endpoint: EP, iova, size, write: false });
+  return r.ok ? Array.from(r.data) : r.fault.class;
+};
+
+describe('Iotlb (typed arrays, oldest evicted first)', () => {
+  /** The reference: the insertion-ordered Map the cache replaced. */
+  class MapIotlb {
+    readonly map = new Map<number, number>();
+    constructor(readonly capacity: number) {}
+    lookup(ctx: number, vpn: number) {
+      return this.map.get(ctx * 2 ** 36 + vpn) ?? -1;
+    }
+    insert(ctx: number, vpn: number, value: number) {
+      if (this.capacity <= 0) return;
+      if (this.map.size >= this.capacity) this.map.delete(this.map.keys().next().value!);
+      this.map.set(ctx * 2 ** 36 + vpn, value);
+    }
+    invalidateContext(ctx: number) {
+      for (const k of this.map.keys()) if (Math.floor(k / 2 ** 36) === ctx) this.map.delete(k);
+    }
+    invalidateRange(ctx: number, vpn: number, count: number) {
+      for (const k of this.map.keys()) {
+        const v = k - ctx * 2 ** 36;
+        if (Math.floor(k / 2 ** 36) === ctx && v >= vpn && v < vpn + count) this.map.delete(k);
+      }
+    }
+  }
+  const vpn = fc.oneof(fc.nat({ max: 40 }), fc.integer({ min: 2 ** 36 - 20, max: 2 ** 36 - 1 }));
+  const op = fc.oneof(
+    { weight: 5, arbitrary: fc.record({ t: fc.constant('access' as const), ctx: fc.integer({ min: 1, max: 4 }), vpn, value: fc.nat({ max: 2 ** 40 }) }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('ctx' as const), ctx: fc.integer({ min: 1, max: 4 }) }) },
+    { weight: 1, arbitrary: fc.record({ t: fc.constant('range' as const), ctx: fc.integer({ min: 1, max: 4 }), vpn, count: fc.integer({ min: 1, max: 64 }) }) },
+    { weight: 1, arbitrary: fc.constant({ t: 'clear' as const }) },
+  );
+  it('holds, evicts and drops exactly what an insertion-ordered Map of `capacity` entries does', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 24 }), fc.array(op, { maxLength: 300 }), (capacity, ops) => {
+        const t = new Iotlb(capacity);
+        const r = new MapIotlb(capacity);
+        for (const o of ops) {
+          if (o.t === 'access') {
+            const got = t.lookup(o.ctx, o.vpn);
+            expect(got).toBe(r.lookup(o.ctx, o.vpn));
+            if (got < 0) {
+              t.insert(o.ctx, o.vpn, o.value);
+              r.insert(o.ctx, o.vpn, o.value);
+            }
+          } else if (o.t === 'ctx') {
+            t.invalidateContext(o.ctx);
+            r.invalidateContext(o.ctx);
+          } else if (o.t === 'range') {
+            t.invalidateRange(o.ctx, o.vpn, o.count);
+            r.invalidateRange(o.ctx, o.vpn, o.count);
+          } else {
+            t.clear();
+            r.map.clear();
+          }
+          expect(t.size).toBe(r.map.size);
+        }
+        for (const k of r.map.keys()) expect(t.lookup(Math.floor(k / 2 ** 36), k % 2 ** 36)).toBe(r.map.get(k));
+      }),
+      { seed: 0x10b, numRuns: 300 },
+    );
+  });
+});
+
+describe('MAP/UNMAP translation cache', () => {
+  it('caches a page on first use; UNMAP drops it before completing; the domain ID reused is a new domain', () => {
+    const { d, memory } = dev();
+    memory.write(0x5000n, Uint8Array.of(0x11));
+    memory.write(0x7000n, Uint8Array.of(0x22));
+    d.request(attach(1));
+    d.request(map(1, 0x100000n, 0x100fffn, 0x5000n));
+    expect(d.mapCache.size).toBe(0);
+    expect(read(d, 0x100000n)).toEqual([0x11]);
+    expect(d.mapCache.size).toBe(1);
+    expect(read(d, 0x100000n)).toEqual([0x11]);
+    expect(status(d.request(unmap(1, 0x100000n, 0x100fffn)))).toBe(0);
+    expect(d.mapCache.size).toBe(0);
+    expect(read(d, 0x100000n)).toBe('translation');
+    d.request(map(1, 0x100000n, 0x100fffn, 0x7000n));
+    expect(read(d, 0x100000n)).toEqual([0x22]);
+    // The last endpoint leaves: domain 1 goes with its mappings; a new domain 1 starts empty.
+    expect(status(d.request(detach(1)))).toBe(0);
+    d.request(attach(1));
+    expect(read(d, 0x100000n)).toBe('translation');
+  });
+
+  it('a read-only mapping stays read-only from the cache', () => {
+    const { d } = dev();
+    d.request(attach(1));
+    d.request(map(1, 0x100000n, 0x100fffn, 0x5000n, 1));
+    expect(read(d, 0x100000n)).toEqual([0]);
+    const w = d.dma({ endpoint: EP, iova: 0x100000n, size: 0, write: true, data: Uint8Array.of(1) });
+    expect(w.ok ? '' : w.fault.class).toBe('permission');
+  });
+
+  it('pages two unaligned mappings share (QEMU) and RESV_MEM pages are never cached', () => {
+    const { d, memory } = dev('qemu');
+    memory.write(0x5000n, Uint8Array.of(0xaa));
+    memory.write(0x9800n, Uint8Array.of(0xbb));
+    d.request(attach(1));
+    expect(status(d.request(map(1, 0x100000n, 0x1007ffn, 0x5000n)))).toBe(0);
+    expect(status(d.request(map(1, 0x100800n, 0x100fffn, 0x9800n)))).toBe(0);
+    for (let k = 0; k < 3; k++) {
+      expect(read(d, 0x100000n)).toEqual([0xaa]);
+      expect(read(d, 0x100800n)).toEqual([0xbb]);
+    }
+    expect(d.mapCache.size).toBe(0);
+    // QEMU takes a mapping over the MSI window; DMA writes there stay interrupt messages.
+    expect(status(d.request(map(1, 0xfee00000n, 0xfee00fffn, 0x6000n)))).toBe(0);
+    for (let k = 0; k < 3; k++) expect(d.dma({ endpoint: EP, iova: 0xfee00000n, size: 0, write: true, data: Uint8Array.of(1) }).ok).toBe(true);
+    expect(d.msiWrites).toBe(3);
+    expect(d.mapCache.size).toBe(0);
+  });
+
+  it('a DMA across pages and an UNMAP of a range wider than the cache', () => {
+    const memory = new PhysicalMemory({ size: 1n << 32n });
+    const d = new VirtioIommuDevice({ memory, endpoints: [EP], mapCacheEntries: 4 });
+    d.request(attach(1));
+    d.request(map(1, 0x100000n, 0x10ffffn, 0x200000n));
+    memory.write(0x200ffen, Uint8Array.of(1, 2, 3, 4));
+    expect(read(d, 0x100ffen, 4)).toEqual([1, 2, 3, 4]);
+    for (let p = 0n; p < 16n; p++) expect(read(d, 0x100800n + p * 0x1000n)).toEqual([0]);
+    expect(d.mapCache.size).toBe(4);
+    expect(status(d.request(unmap(1, 0x100000n, 0x10ffffn)))).toBe(0);
+    expect(d.mapCache.size).toBe(0);
+    expect(read(d, 0x10f000n)).toBe('translation');
+    expect(() => new MapCache(3)).toThrow(RangeError);
+  });
+});
+
+describe('flushCaches', () => {
+  it('empties the MAP/UNMAP cache and the stage-1 TLB, stale entries included; translations are walked again', () => {
+    const { d, memory } = dev('strict', EXT);
+    d.request(attach(1));
+    d.request(map(1, 0x100000n, 0x100fffn, 0x5000n));
+    memory.write(0x5000n, Uint8Array.of(0x33));
+    expect(read(d, 0x100000n)).toEqual([0x33]);
+    expect(d.mapCache.size).toBe(1);
+    d.flushCaches();
+    expect(d.mapCache.size).toBe(0);
+    expect(read(d, 0x100000n)).toEqual([0x33]);
+    // Stage 1: the guest changes its table without INVALIDATE; the stale entry serves until the flush.
+    const t = dev('strict', EXT);
+    lpae(t.memory, 0x20000, 0x4000_0000n, 0x9000n);
+    t.memory.write(0x9000n, Uint8Array.of(0xa1));
+    t.memory.write(0xa000n, Uint8Array.of(0xb2));
+    expect(status(t.d.request(attachLpae(1, 0x20000n)))).toBe(0);
+    expect(read(t.d, 0x4000_0000n)).toEqual([0xa1]);
+    lpae(t.memory, 0x20000, 0x4000_0000n, 0xa000n);
+    expect(read(t.d, 0x4000_0000n)).toEqual([0xa1]);
+    expect(t.d.iotlb.size).toBe(1);
+    t.d.flushCaches();
+    expect(t.d.iotlb.size).toBe(0);
+    expect(read(t.d, 0x4000_0000n)).toEqual([0xb2]);
+  });
+
+  it('reports the bytes of the mapping records it holds', () => {
+    const { d } = dev();
+    d.request(attach(1));
+    expect(d.mappingStats()).toEqual({ mappings: 0, bytes: 0 });
+    for (let i = 0n; i < 300n; i++) d.request(map(1, 0x100000n + i * 0x2000n, 0x100fffn + i * 0x2000n, i * 0x1000n));
+    const s = d.mappingStats();
+    expect(s.mappings).toBe(300);
+    expect(s.bytes).toBe(2 * 256 * 28); // two chunks of 256 seven-word records
+  });
+});
