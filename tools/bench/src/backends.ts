@@ -46,7 +46,7 @@ export const BACKEND_LOADERS: Readonly<Record<string, () => Promise<BenchBackend
   'papr-no-passthrough': async () => {
     const m = await import('@ioasid/papr-no-passthrough');
     // 4 KiB pages in the 64-bit window too, so that 10^6 4 KiB mappings fit (Linux would pick 64 KiB)
-    return { name: 'papr-no-passthrough', create: (devices) => m.createPaprSystem({ devices, ddw: { pageShift: 12 } }), flush: undefined, guest: undefined };
+    return { name: 'papr-no-passthrough', create: (devices) => m.createPaprSystem({ devices, ddw: { pageShift: 12 } }), flush, guest: undefined };
   },
   'virtio-iommu': async () => {
     const m = await import('@ioasid/virtio-iommu');

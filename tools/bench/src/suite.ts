@@ -118,7 +118,7 @@ export async function benchBackend(b: BenchBackend, options: { readonly quick: b
       out.push({ backend: name, metric: 'dma.miss', nsPerOp: ns, opsPerSec: 1e9 / ns, note: `caches emptied before each DMA; flush cost (${f.nsPerOp.toFixed(0)} ns) subtracted` });
     } else {
       const miss = out[out.length - 1]!;
-      out.push({ ...miss, metric: 'dma.miss', note: 'no translation cache: every DMA reads the TCE table' });
+      out.push({ ...miss, metric: 'dma.miss', note: 'the model has no translation cache: every DMA walks' });
     }
     s.ctx.close();
   }

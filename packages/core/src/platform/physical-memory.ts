@@ -12,6 +12,9 @@ const BLOCK_SHIFT = 12;
 const BLOCK = 1 << BLOCK_SHIFT;
 const BLOCK_MASK = BLOCK - 1;
 const BLOCK_BYTES = BLOCK * PAGE;
+/** The shared block of a 16 MiB region never written (all frames read as zero); never filled. */
+const EMPTY_BLOCK8: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(BLOCK).fill(undefined);
+const EMPTY_BLOCK32: (Uint32Array | undefined)[] = new Array<Uint32Array | undefined>(BLOCK).fill(undefined);
 
 /** Options of {@link PhysicalMemory}. */
 export interface PhysicalMemoryOptions {
@@ -39,8 +42,10 @@ export class PhysicalMemory implements PhysicalMemoryLike {
   readonly failNth: FailNth;
   private readonly frames: number;
   /** dir[pfn >> 12][pfn & 0xfff] → the frame's bytes, present once written. */
-  private readonly dir8: (Uint8Array | undefined)[][] = [];
-  private readonly dir32: (Uint32Array | undefined)[][] = [];
+  // Directory arrays are created full length (filled with undefined) so that V8 keeps them as
+  // fast elements: writing frames out of order into `[]` would turn them into dictionaries.
+  private readonly dir8: (Uint8Array | undefined)[][];
+  private readonly dir32: (Uint32Array | undefined)[][];
   private nextFree = 1; // frame 0 is never handed out, so a 0 pointer always means "none"
   private readonly freeSingles: number[] = [];
   private readonly freeRuns = new Map<number, number[]>();
@@ -56,6 +61,9 @@ export class PhysicalMemory implements PhysicalMemoryLike {
     this.sizeNumber = Number(size);
     this.frames = this.sizeNumber / PAGE;
     this.failNth = options.failNth ?? new FailNth();
+    const blocks = Math.ceil(this.frames / BLOCK);
+    this.dir8 = new Array<(Uint8Array | undefined)[]>(blocks).fill(EMPTY_BLOCK8);
+    this.dir32 = new Array<(Uint32Array | undefined)[]>(blocks).fill(EMPTY_BLOCK32);
   }
 
   /** Frames currently allocated by the frame allocator. */
@@ -74,9 +82,9 @@ export class PhysicalMemory implements PhysicalMemoryLike {
     let blk = this.dir32[hi];
     const w = blk?.[lo];
     if (w !== undefined || !create) return w;
-    if (blk === undefined) {
-      blk = this.dir32[hi] = [];
-      this.dir8[hi] = [];
+    if (blk === EMPTY_BLOCK32 || blk === undefined) {
+      blk = this.dir32[hi] = new Array<Uint32Array | undefined>(BLOCK).fill(undefined);
+      this.dir8[hi] = new Array<Uint8Array | undefined>(BLOCK).fill(undefined);
     }
     const buf = new ArrayBuffer(PAGE);
     const words = new Uint32Array(buf);
@@ -120,7 +128,7 @@ export class PhysicalMemory implements PhysicalMemoryLike {
     while (done < length) {
       const a = addr + done;
       const pfn = Math.floor(a / PAGE);
-      const off = a % PAGE;
+      const off = a - pfn * PAGE;
       const n = Math.min(PAGE - off, length - done);
       const src = this.bytes(pfn, false);
       if (src === undefined) out.fill(0, offset + done, offset + done + n);
@@ -137,7 +145,7 @@ export class PhysicalMemory implements PhysicalMemoryLike {
     while (done < length) {
       const a = addr + done;
       const pfn = Math.floor(a / PAGE);
-      const off = a % PAGE;
+      const off = a - pfn * PAGE;
       const n = Math.min(PAGE - off, length - done);
       const dst = this.bytes(pfn, true)!;
       if (n <= 16) for (let i = 0; i < n; i++) dst[off + i] = data[offset + done + i]!;
@@ -234,7 +242,7 @@ export class PhysicalMemory implements PhysicalMemoryLike {
       const p = pfn + i;
       const hi = Math.floor(p / BLOCK);
       const blk32 = this.dir32[hi];
-      if (blk32 !== undefined) {
+      if (blk32 !== undefined && blk32 !== EMPTY_BLOCK32) {
         blk32[p & BLOCK_MASK] = undefined;
         this.dir8[hi]![p & BLOCK_MASK] = undefined;
       }
