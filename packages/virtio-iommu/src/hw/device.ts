@@ -279,6 +279,10 @@ export class VirtioIommuDevice {
   private interrupt: (() => void) | undefined;
   private nextCtx = 1;
   private nextTag = 1;
+  /** The page of the last {@link lookupMapped} is one the translation cache takes. */
+  private cleanPage = false;
+  /** Bits 31:0 and 63:32 of the features in force. */
+  private readonly featureWords = new Uint32Array(2);
   /** The last endpoint a DMA came from (a known one). */
   private lastEp: EndpointState | undefined;
   /** The IOVA of the DMA in progress, split into 32-bit words without allocating. */
@@ -310,6 +314,7 @@ export class VirtioIommuDevice {
     this.profile = p;
     this.memory = options.memory;
     this.deviceFeatures = options.features ?? p.features;
+    this.syncFeatures();
     const c = options.config ?? {};
     this.pageSizeMask = c.pageSizeMask ?? p.pageSizeMask;
     this.inputStart = c.inputStart ?? p.inputStart;
@@ -354,6 +359,7 @@ export class VirtioIommuDevice {
   negotiate(driverFeatures: bigint): boolean {
     if ((driverFeatures & ~this.deviceFeatures) !== 0n) return false;
     this.negotiated = driverFeatures;
+    this.syncFeatures();
     return true;
   }
 
@@ -370,6 +376,7 @@ export class VirtioIommuDevice {
     this.mapCache.clear();
     this.lastEp = undefined;
     this.negotiated = undefined;
+    this.syncFeatures();
     this.events.length = 0;
   }
 
@@ -406,8 +413,15 @@ export class VirtioIommuDevice {
     return this.events.splice(0, this.events.length);
   }
 
+  /** Keeps the 32-bit words of {@link features} that {@link neg} tests (no BigInt per request). */
+  private syncFeatures(): void {
+    const f = this.features;
+    this.featureWords[0] = Number(f & 0xffffffffn);
+    this.featureWords[1] = Number((f >> 32n) & 0xffffffffn);
+  }
+
   private neg(bit: number): boolean {
-    return hasFeature(this.features, bit);
+    return bit < 64 && ((this.featureWords[bit >>> 5]! >>> (bit & 31)) & 1) === 1;
   }
 
   private get ext(): boolean {
@@ -931,8 +945,10 @@ export class VirtioIommuDevice {
       if (c.tags[i] === tag && c.vpns[i] === hi * HI_PAGES + (lo >>> 12) && (c.flags[i]! & (write ? VIRTIO_IOMMU_MAP_F_WRITE : VIRTIO_IOMMU_MAP_F_READ)) !== 0) {
         pa = c.pas[i]! + (lo & 0xfff); // a cached page lies inside memory: no bus error to check for
       } else {
-        pa = this.resvAt(hi, lo) === 0 ? this.lookupMapped(d0, hi, lo, write) : -1;
-        if (pa < 0 || !mem.contains(pa, len)) pa = -1;
+        // A page the tree's mapping covers whole, in memory and clear of RESV_MEM regions (the
+        // pages the cache takes) needs no other check; any other goes the general way.
+        pa = this.lookupMapped(d0, hi, lo, write);
+        if (!this.cleanPage) pa = -1;
       }
       if (pa >= 0) {
         if (write) {
@@ -1022,10 +1038,14 @@ export class VirtioIommuDevice {
     return this.lookupMapped(d, hi, lo, write);
   }
 
-  /** {@link translateMapped} past the cache: the mapping tree, then a cache fill. */
+  /**
+   * {@link translateMapped} past the cache: the mapping tree, then a cache fill when the page is
+   * one the cache takes ({@link cleanPage} tells).
+   */
   private lookupMapped(d: Domain, hi: number, lo: number, write: boolean): number {
     const perm = write ? VIRTIO_IOMMU_MAP_F_WRITE : VIRTIO_IOMMU_MAP_F_READ;
     const tree = d.mappings;
+    this.cleanPage = false;
     const o = tree.find(hi, lo);
     if (o < 0) return -1;
     const w = tree.hitWords;
@@ -1044,6 +1064,7 @@ export class VirtioIommuDevice {
       !this.resvOverlaps(hi, pageLo, hi, lastLo) && this.memory.contains(pagePa, PAGE)
     ) {
       this.mapCache.fill(d.tag, hi, lo, pagePa, flags & MAP_RW);
+      this.cleanPage = true;
     }
     return pa;
   }
@@ -1182,9 +1203,8 @@ export class VirtioIommuDevice {
     const d = this.curDomain!;
     this.curFaultLevel = -1;
     // Input beyond 2^(64−T0SZ): a level-0 translation fault (Arm ARM, TTBR0 region check).
-    const ia = 64 - cfg.t0sz;
-    if (hi >= 2 ** (ia - 32) && ia > 32) return -F.S1Translation - 1;
-    if (ia <= 32 && (hi !== 0 || lo >= 2 ** ia)) return -F.S1Translation - 1;
+    const ia = 64 - cfg.t0sz; // 25..48
+    if (ia > 32 ? hi >>> (ia - 32) !== 0 : hi !== 0 || (ia < 32 && lo >>> ia !== 0)) return -F.S1Translation - 1;
     const vpn = hi * 0x100000 + (lo >>> 12);
     let cached = this.iotlb.lookup(ctx, vpn);
     if (cached < 0) {
@@ -1204,7 +1224,7 @@ export class VirtioIommuDevice {
       cached = out.opfn * 16 + out.perms;
       this.iotlb.insert(ctx, vpn, cached);
     }
-    const perms = cached % 16;
+    const perms = cached & 15; // the low bits of an integer below 2^53
     const opfn = (cached - perms) / 16;
     if (write && (perms & P_WRITE) === 0) return -F.S1Permission - 1;
     if (unpriv && (perms & P_UNPRIV) === 0) return -F.S1Permission - 1;
