@@ -71,7 +71,7 @@ const DATA = 0x400000; // data frames
 const QUEUE = 0x800000; // the invalidation queue (4 KiB)
 const PRQ = 0x900000; // the page request queue
 const CLASSES: readonly FaultClass[] = ['translation', 'permission', 'address-size', 'blocked', 'bad-config', 'external-abort', 'page-request'];
-const CODES = new Set<number>([...Object.values(SM_FAULT), ...Object.values(LEGACY_FAULT)].filter((v): v is number => typeof v === 'number'));
+const CODES = new Set<number>(([...Object.values(SM_FAULT), ...Object.values(LEGACY_FAULT)] as unknown[]).filter((v): v is number => typeof v === 'number'));
 /** The bits a walk may set in the low dword of an entry: first-stage A, D, EA; second-stage A, D. */
 const AD_BITS = FS_A | FS_D | FS_EA | SS_A | SS_D;
 
