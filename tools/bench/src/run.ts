@@ -26,8 +26,9 @@ const out = { node: process.version, date: new Date().toISOString(), results };
 writeFileSync(join(root, 'bench.json'), JSON.stringify(out, null, 2) + '\n');
 
 const fmt = (n: number) => (Number.isFinite(n) ? (n >= 100 ? n.toFixed(0) : n.toFixed(1)) : '—');
-const rows = results.map((r) => [r.backend, r.metric, fmt(r.nsPerOp), r.opsPerSec >= 1e6 ? `${(r.opsPerSec / 1e6).toFixed(2)} M` : `${fmt(r.opsPerSec / 1e3)} k`, r.note ?? '']);
-const head = ['backend', 'metric', 'ns/op', 'ops/s', 'note'];
+const rate = (r: Result) => (!Number.isFinite(r.opsPerSec) ? '—' : r.opsPerSec >= 1e6 ? `${(r.opsPerSec / 1e6).toFixed(2)} M` : `${fmt(r.opsPerSec / 1e3)} k`);
+const rows = results.map((r) => [r.backend, r.metric, fmt(r.nsPerOp), rate(r), r.value === undefined ? '' : `${fmt(r.value)} ${r.unit ?? ''}`, r.note ?? '']);
+const head = ['backend', 'metric', 'ns/op', 'ops/s', 'value', 'note'];
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
 console.log(line(head));
