@@ -44,7 +44,23 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ t: fc.constant('close' as const), c: fc.constant(1) }) },
 );
 
+/** Operations that allocate (table frames, pins, object ids, PASIDs): where fail_nth can strike. */
+const ALLOCATING = new Set<Op['t']>(['map', 'mapAuto', 'copy', 'copyArea', 'attach', 'allocHwpt', 'nestAlloc', 'bindSva', 'bind']);
+
+/** An operation, or (one in four) an allocating one whose n-th allocation fails (fail_nth inside a sequence). */
+export const opOrInjectArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 3, arbitrary: opArb },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant('inject' as const),
+      n: fc.oneof(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 12 })),
+      op: opArb.filter((o) => ALLOCATING.has(o.t)),
+    }),
+  },
+);
+
 /** A sequence of operations. */
 export function opsArb(maxLength: number): fc.Arbitrary<Op[]> {
-  return fc.array(opArb, { minLength: 1, maxLength, size: 'max' });
+  return fc.array(opOrInjectArb, { minLength: 1, maxLength, size: 'max' });
 }

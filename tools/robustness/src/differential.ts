@@ -90,7 +90,8 @@ export type Op =
   | { readonly t: 'munmap'; readonly c: number; readonly v: number }
   | { readonly t: 'procWrite'; readonly c: number; readonly v: number; readonly seed: number }
   | { readonly t: 'dmaWrite'; readonly d: number; readonly key: number; readonly probe: number; readonly len: number; readonly seed: number }
-  | { readonly t: 'close'; readonly c: number };
+  | { readonly t: 'close'; readonly c: number }
+  | { readonly t: 'inject'; readonly n: number; readonly op: Op };
 
 /** A model/system disagreement: the message says which step, what was expected and what happened. */
 export class Divergence extends Error {
@@ -274,6 +275,10 @@ export class Harness {
   private currentOp = '';
   /** uAPI operations executed. */
   operations = 0;
+  /** fail_nth: the allocation to fail during the next uAPI operation (0: none). */
+  private inject = 0;
+  /** Allocation failures injected into operations of the sequence (each checked: ENOMEM, nothing changed). */
+  failPoints = 0;
   /** DMA probes issued. */
   probes = 0;
   /** Coverage: probes that read data, probes that faulted, and per operation kind how many succeeded / failed (errno). */
@@ -493,10 +498,29 @@ export class Harness {
   /** Runs `f` and checks its outcome against the prediction; returns the result on success. */
   private expect<R>(pred: Prediction<R>, f: () => R): R | undefined {
     this.operations++;
-    const r = errnoOf(f);
+    const inj = this.system.failNth;
+    if (this.inject > 0) inj.arm(this.inject);
+    let r: ReturnType<typeof errnoOf>;
+    let fired = false;
+    try {
+      r = errnoOf(f);
+    } finally {
+      if (this.inject > 0) {
+        fired = inj.hasFired;
+        inj.disarm();
+        this.inject = 0; // one operation per injection
+      }
+    }
     if (r.error !== undefined && r.errno === undefined) this.fail(`threw a non-IoasidError: ${(r.error as Error).message}`);
-    const tag = `${this.currentOp.startsWith('{') ? this.currentOp.slice(6, this.currentOp.indexOf('"', 6)) : this.currentOp} ${pred.errno ?? 'ok'}`;
+    const op = this.currentOp.startsWith('{') ? this.currentOp.slice(6, this.currentOp.indexOf('"', 6)) : this.currentOp;
+    const tag = `${op === 'inject' ? (/"op":\{"t":"(\w+)"/.exec(this.currentOp)?.[1] ?? op) : op} ${pred.errno ?? 'ok'}`;
     this.coverage.ops.set(tag, (this.coverage.ops.get(tag) ?? 0) + 1);
+    if (fired && r.errno === 'ENOMEM') {
+      // an injected allocation failure: ENOMEM, and (the next probes and pin checks see to it) nothing changed
+      this.failPoints++;
+      return undefined;
+    }
+    if (fired && r.errno !== undefined && r.errno !== pred.errno) this.fail(`the injected allocation failure surfaced as ${(r.error as Error).message}, not ENOMEM`);
     if (pred.errno !== undefined) {
       // a known finding: the same refusal with another errno — or no refusal, which the model then records
       const alias = ERRNO_ALIASES[this.backend.id]?.[`${tag} ${r.errno ?? 'ok'}`];
@@ -767,6 +791,15 @@ export class Harness {
   private apply(op: Op): void {
     const model = this.model;
     switch (op.t) {
+      case 'inject':
+        // fail_nth inside a sequence: the n-th allocation of the operation fails
+        this.inject = Math.max(1, op.n);
+        try {
+          this.apply(op.op);
+        } finally {
+          this.inject = 0;
+        }
+        return;
       case 'map': {
         const c = op.c & 1;
         const m = this.mctxs[c]!;
@@ -1122,6 +1155,7 @@ export function runSequence(backend: BackendUnderTest, ops: readonly Op[], optio
     count(backend.id, 'sequences');
     count(backend.id, 'operations', h.operations);
     count(backend.id, 'probes', h.probes);
+    count(backend.id, 'failPoints', h.failPoints);
     let c = coverage.get(backend.id);
     if (c === undefined) coverage.set(backend.id, (c = { dataProbes: 0, faultProbes: 0, ops: new Map() }));
     c.dataProbes += h.coverage.dataProbes;
