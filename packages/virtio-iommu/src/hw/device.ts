@@ -920,7 +920,8 @@ export class VirtioIommuDevice {
     const len = write ? (req.data?.length ?? 0) : req.size;
     if (!(len > 0)) return { ok: true, data: NO_DATA };
     const iova = req.iova;
-    if (iova < 0n || iova > U64_MAX) return this.fault(F.InputRange, endpoint, req, iova);
+    // Outside [0, 2^64): an address-size fault. (asUintN returns an in-range IOVA itself: no allocation.)
+    if (BigInt.asUintN(64, iova) !== iova) return this.fault(F.InputRange, endpoint, req, iova);
     // The IOVA's 32-bit halves, without a BigInt: a BigUint64Array store, read back as words.
     this.iovaSplit[0] = iova;
     let lo = this.iovaWords[LO_WORD]!;
