@@ -159,6 +159,17 @@ describe('MAP/UNMAP translation cache', () => {
     expect(read(d, 0x100000n)).toBe('translation');
   });
 
+  it('an IOVA outside [0, 2^64) is an address-size fault, even when its value modulo 2^64 is cached', () => {
+    const { d } = dev();
+    d.request(attach(1));
+    d.request(map(1, 0x100000n, 0x100fffn, 0x5000n));
+    expect(read(d, 0x100000n)).toEqual([0]);
+    expect(read(d, (1n << 64n) + 0x100000n)).toBe('address-size');
+    expect(read(d, 0x100000n - (1n << 64n))).toBe('address-size');
+    expect(read(d, -1n)).toBe('address-size');
+    expect(read(d, 0x100000n)).toEqual([0]);
+  });
+
   it('a read-only mapping stays read-only from the cache', () => {
     const { d } = dev();
     d.request(attach(1));

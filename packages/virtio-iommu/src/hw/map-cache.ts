@@ -24,9 +24,12 @@ export class MapCache {
   /** Index mask (entries − 1; 0 with the cache disabled). */
   readonly mask: number;
   private readonly enabled: boolean;
-  /** Entries filled since the last clear (each listed once), so that a clear touches only those. */
+  /**
+   * Entries filled while empty since the last clear, so that a clear touches only those (an
+   * entry emptied by an UNMAP and filled again is listed twice; past `filled.length` entries
+   * a clear wipes the whole cache instead).
+   */
   private readonly filled: Int32Array;
-  private readonly listed: Uint8Array;
   private nfilled = 0;
 
   /** @param entries - a power of two, or 0 for no cache */
@@ -39,7 +42,6 @@ export class MapCache {
     this.pas = new Float64Array(n);
     this.flags = new Uint8Array(n);
     this.filled = new Int32Array(n);
-    this.listed = new Uint8Array(n);
     this.mask = n - 1;
   }
 
@@ -59,9 +61,9 @@ export class MapCache {
   fill(tag: number, hi: number, lo: number, pa: number, flags: number): void {
     if (!this.enabled) return;
     const i = MapCache.index(tag, hi, lo, this.mask);
-    if (this.listed[i] === 0) {
-      this.listed[i] = 1;
-      this.filled[this.nfilled++] = i;
+    if (this.tags[i] === 0 && this.nfilled <= this.mask + 1) {
+      if (this.nfilled <= this.mask) this.filled[this.nfilled] = i;
+      this.nfilled++;
     }
     this.tags[i] = tag;
     this.vpns[i] = hi * HI_PAGES + (lo >>> 12);
@@ -90,11 +92,8 @@ export class MapCache {
   /** Drops everything: O(entries filled since the last clear). */
   clear(): void {
     const tags = this.tags;
-    const filled = this.filled;
-    for (let k = 0; k < this.nfilled; k++) {
-      tags[filled[k]!] = 0;
-      this.listed[filled[k]!] = 0;
-    }
+    if (this.nfilled > this.mask + 1) tags.fill(0);
+    else for (let k = 0; k < this.nfilled; k++) tags[this.filled[k]!] = 0;
     this.nfilled = 0;
   }
 }
