@@ -5,7 +5,7 @@
  * in typed arrays ({@link TagCache}): a lookup allocates nothing and leaves the hit in fields.
  */
 
-import { TagCache } from './tag-cache.js';
+import { TagCache, alignDown } from './tag-cache.js';
 import { PAGES_PER_SIZE } from './tags.js';
 
 /** Permission bits of an IOTLB entry. */
@@ -44,8 +44,8 @@ export class Iotlb {
     const c = this.cache;
     let s = 0;
     if (!c.find(tag, vpn, 0)) {
-      if (c.find(tag, Math.floor(vpn / 512), 1)) s = 1;
-      else if (c.find(tag, Math.floor(vpn / 262144), 2)) s = 2;
+      if (c.find(tag, alignDown(vpn, 512), 1)) s = 1;
+      else if (c.find(tag, alignDown(vpn, 262144), 2)) s = 2;
       else return false;
     }
     this.hitBase = c.value;
@@ -56,12 +56,12 @@ export class Iotlb {
 
   /** Caches a translation of the page `vpn`: the page of size index `size` at `base`. */
   insert(tag: number, vpn: number, base: number, size: number, perm: number): void {
-    this.cache.insert(tag, size === 0 ? vpn : Math.floor(vpn / PAGES_PER_SIZE[size]!), size, base, perm);
+    this.cache.insert(tag, alignDown(vpn, PAGES_PER_SIZE[size]!), size, base, perm);
   }
 
   /** Drops one entry (a re-walk replaces it). */
   remove(tag: number, vpn: number, size: number): void {
-    this.cache.remove(tag, size === 0 ? vpn : Math.floor(vpn / PAGES_PER_SIZE[size]!), size);
+    this.cache.remove(tag, alignDown(vpn, PAGES_PER_SIZE[size]!), size);
   }
 
   /** Global invalidation. */

@@ -5,7 +5,7 @@
  * being used. Entries live in typed arrays ({@link TagCache}); a hit is left in fields.
  */
 
-import { TagCache } from './tag-cache.js';
+import { TagCache, alignDown } from './tag-cache.js';
 
 /** A 2 MiB region is 512 pages of 4 KiB; a region key covers one page of its own size. */
 const REGION_PAGES = [512] as const;
@@ -31,7 +31,7 @@ export class PagingStructureCache {
   /** Looks up the cached last-level table for the 2 MiB region of `vpn`; a hit is left in `hit*`. */
   lookup(tag: number, vpn: number): boolean {
     const c = this.cache;
-    if (!c.find(tag, Math.floor(vpn / 512), 0)) return false;
+    if (!c.find(tag, alignDown(vpn, 512), 0)) return false;
     this.hitTable = c.value;
     this.hitPerm = c.perm;
     return true;
@@ -39,7 +39,7 @@ export class PagingStructureCache {
 
   /** Caches a pointer to the last-level table of `vpn`'s 2 MiB region. */
   insert(tag: number, vpn: number, table: number, perm: number): void {
-    this.cache.insert(tag, Math.floor(vpn / 512), 0, table, perm);
+    this.cache.insert(tag, alignDown(vpn, 512), 0, table, perm);
   }
 
   /** Drops everything. */

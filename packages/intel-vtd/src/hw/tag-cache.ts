@@ -1,8 +1,8 @@
 /**
  * A tagged translation cache in typed arrays: the storage of the IOTLB and of the
  * paging-structure cache. An entry is keyed by a cache tag (DID + PASID tag, see tags.ts), a
- * page-size index and the number of the size-aligned block it covers, and holds a number (an
- * address) and a few permission bits.
+ * page-size index and the first 4 KiB page number of the size-aligned block it covers, and
+ * holds a number (an address) and a few permission bits.
  *
  * Why this shape: a translation hit is the hottest path of the model, so it must not allocate
  * (no entry objects, no BigInt) nor hash through a `Map` (≈ 30 ns against ≈ 13 ns for a
@@ -196,20 +196,20 @@ export class TagCache {
     let probes = 0;
     for (let s = 0; s < pagesPerSize.length; s++) {
       const n = pagesPerSize[s]!;
-      probes += Math.floor(last / n) - Math.floor(firstVpn / n) + 1;
+      probes += (alignDown(last, n) - alignDown(firstVpn, n)) / n + 1;
     }
     if (probes > 64) {
       this.removeWhere((t, key, size) => {
         if (t !== tag) return false;
         const n = pagesPerSize[size]!;
-        return key * n <= last && (key + 1) * n > firstVpn;
+        return key <= last && key + n > firstVpn;
       });
       return;
     }
     for (let s = 0; s < pagesPerSize.length; s++) {
       const n = pagesPerSize[s]!;
-      const end = Math.floor(last / n);
-      for (let key = Math.floor(firstVpn / n); key <= end; key++) this.remove(tag, key, s);
+      const end = alignDown(last, n);
+      for (let key = alignDown(firstVpn, n); key <= end; key += n) this.remove(tag, key, s);
     }
   }
 
@@ -223,7 +223,16 @@ export class TagCache {
       if (tagDid(tag) !== did) return false;
       if (tagPasid(tag) !== 0) return true;
       const n = pagesPerSize[size]!;
-      return key * n <= last && (key + 1) * n > firstVpn;
+      return key <= last && key + n > firstVpn;
     });
   }
+}
+
+/**
+ * `vpn` rounded down to a multiple of `n` (a power of two up to 2^18): the key of the block of
+ * `n` pages holding it. Integer ops on the low 32 bits, which hold the offset exactly for any
+ * page number below 2^53 — no division, so nothing for the JIT to speculate on.
+ */
+export function alignDown(vpn: number, n: number): number {
+  return vpn - (vpn & (n - 1));
 }
