@@ -60,7 +60,17 @@ const NO_DATA = new Uint8Array(0);
 /** Index of the low and high 32-bit word of a 64-bit value stored in a typed array on this host. */
 const LO_WORD = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1;
 const HI_WORD = LO_WORD ^ 1;
-const MAP_RW = VIRTIO_IOMMU_MAP_F_READ | VIRTIO_IOMMU_MAP_F_WRITE;
+// The DMA path reads imported constants through module-level bindings: a test runner's module
+// transform turns each read of an imported name into a property read of the module namespace.
+const MAP_F_READ = VIRTIO_IOMMU_MAP_F_READ;
+const MAP_F_WRITE = VIRTIO_IOMMU_MAP_F_WRITE;
+const MAP_RW = MAP_F_READ | MAP_F_WRITE;
+const { S_HI: M_S_HI, S_LO: M_S_LO, E_HI: M_E_HI, E_LO: M_E_LO, P_HI: M_P_HI, P_LO: M_P_LO, FLAGS: M_FLAGS } = MAPPING;
+const PERM_WRITE = P_WRITE;
+const PERM_UNPRIV = P_UNPRIV;
+const PERM_UXN = P_UXN;
+const PERM_PXN = P_PXN;
+const walk = walkStage1;
 /** PASIDs are 20 bits (PCIe). */
 const PASID_LIMIT = 1 << 20;
 /** Outstanding page-request groups per endpoint (a PRI "outstanding page request allocation"). */
@@ -943,7 +953,7 @@ export class VirtioIommuDevice {
       const i = ((lo >>> 12) ^ (hi << 11) ^ (tag << 5)) & c.mask;
       const mem = this.memory;
       let pa: number;
-      if (c.tags[i] === tag && c.vpns[i] === hi * HI_PAGES + (lo >>> 12) && (c.flags[i]! & (write ? VIRTIO_IOMMU_MAP_F_WRITE : VIRTIO_IOMMU_MAP_F_READ)) !== 0) {
+      if (c.tags[i] === tag && c.vpns[i] === hi * HI_PAGES + (lo >>> 12) && (c.flags[i]! & (write ? MAP_F_WRITE : MAP_F_READ)) !== 0) {
         pa = c.pas[i]! + (lo & 0xfff); // a cached page lies inside memory: no bus error to check for
       } else {
         // A page the tree's mapping covers whole, in memory and clear of RESV_MEM regions (the
@@ -1033,7 +1043,7 @@ export class VirtioIommuDevice {
     const c = this.mapCache;
     const tag = d.tag;
     const i = ((lo >>> 12) ^ (hi << 11) ^ (tag << 5)) & c.mask;
-    if (c.tags[i] === tag && c.vpns[i] === hi * HI_PAGES + (lo >>> 12) && (c.flags[i]! & (write ? VIRTIO_IOMMU_MAP_F_WRITE : VIRTIO_IOMMU_MAP_F_READ)) !== 0) {
+    if (c.tags[i] === tag && c.vpns[i] === hi * HI_PAGES + (lo >>> 12) && (c.flags[i]! & (write ? MAP_F_WRITE : MAP_F_READ)) !== 0) {
       return c.pas[i]! + (lo & 0xfff);
     }
     return this.lookupMapped(d, hi, lo, write);
@@ -1044,24 +1054,24 @@ export class VirtioIommuDevice {
    * one the cache takes ({@link cleanPage} tells).
    */
   private lookupMapped(d: Domain, hi: number, lo: number, write: boolean): number {
-    const perm = write ? VIRTIO_IOMMU_MAP_F_WRITE : VIRTIO_IOMMU_MAP_F_READ;
+    const perm = write ? MAP_F_WRITE : MAP_F_READ;
     const tree = d.mappings;
     this.cleanPage = false;
     const o = tree.find(hi, lo);
     if (o < 0) return -1;
     const w = tree.hitWords;
-    const flags = w[o + MAPPING.FLAGS]!;
+    const flags = w[o + M_FLAGS]!;
     if ((flags & perm) === 0) return -2;
-    const sHi = w[o + MAPPING.S_HI]!;
-    const sLo = w[o + MAPPING.S_LO]!;
-    const pa = w[o + MAPPING.P_HI]! * TWO32 + w[o + MAPPING.P_LO]! + (hi - sHi) * TWO32 + (lo - sLo);
+    const sHi = w[o + M_S_HI]!;
+    const sLo = w[o + M_S_LO]!;
+    const pa = w[o + M_P_HI]! * TWO32 + w[o + M_P_LO]! + (hi - sHi) * TWO32 + (lo - sLo);
     const pageLo = (lo & 0xfffff000) >>> 0;
     const lastLo = pageLo + 0xfff;
     // Cache the page if the mapping covers all of it (QEMU takes unaligned mappings), no RESV_MEM
     // region touches it, and its frame lies in memory (so that a hit needs no bus-error check).
     const pagePa = pa - (lo & 0xfff);
     if (
-      !lt64(hi, pageLo, sHi, sLo) && !lt64(w[o + MAPPING.E_HI]!, w[o + MAPPING.E_LO]!, hi, lastLo) &&
+      !lt64(hi, pageLo, sHi, sLo) && !lt64(w[o + M_E_HI]!, w[o + M_E_LO]!, hi, lastLo) &&
       !this.resvOverlaps(hi, pageLo, hi, lastLo) && this.memory.contains(pagePa, PAGE)
     ) {
       this.mapCache.fill(d.tag, hi, lo, pagePa, flags & MAP_RW);
@@ -1212,7 +1222,7 @@ export class VirtioIommuDevice {
       const parent = d.parent;
       const out = this.walkOut;
       this.walkParent = parent;
-      const w = walkStage1(this.memory, cfg, vpn, parent ? this.walkStage2 : undefined, out);
+      const w = walk(this.memory, cfg, vpn, parent ? this.walkStage2 : undefined, out);
       this.curFaultLevel = out.level;
       if (w !== W_OK) {
         if (w === W_TRANSLATION) return -F.S1Translation - 1;
@@ -1227,9 +1237,9 @@ export class VirtioIommuDevice {
     }
     const perms = cached & 15; // the low bits of an integer below 2^53
     const opfn = (cached - perms) / 16;
-    if (write && (perms & P_WRITE) === 0) return -F.S1Permission - 1;
-    if (unpriv && (perms & P_UNPRIV) === 0) return -F.S1Permission - 1;
-    if (exec && (perms & (unpriv ? P_UXN : P_PXN)) !== 0) return -F.S1Permission - 1;
+    if (write && (perms & PERM_WRITE) === 0) return -F.S1Permission - 1;
+    if (unpriv && (perms & PERM_UNPRIV) === 0) return -F.S1Permission - 1;
+    if (exec && (perms & (unpriv ? PERM_UXN : PERM_PXN)) !== 0) return -F.S1Permission - 1;
     const oa = opfn * PAGE + (lo & 0xfff);
     if (d.parent) {
       const pa = this.stage2(d.parent, oa, write);
