@@ -2,8 +2,8 @@
 //   - @ioasid/uapi imports nothing of ours;
 //   - @ioasid/core imports @ioasid/uapi only;
 //   - a backend imports uapi and core, never another backend;
-//   - inside a backend, src/hw and src/driver never import each other, and src/spec imports
-//     neither of them;
+//   - inside a backend, src/hw and src/driver never import each other, src/spec imports
+//     neither of them, and src/guest (the guest side of nesting) imports only src/spec;
 //   - the conformance app sees backends through their package roots only.
 // An import that crosses a forbidden line is a lint error, and lint is part of `npm test`.
 
@@ -26,7 +26,7 @@ export const layerRules = [
   },
   ...BACKENDS.map((name) => ({
     files: [`packages/${name}/**/*.ts`],
-    ignores: [`packages/${name}/src/hw/**`, `packages/${name}/src/driver/**`, `packages/${name}/src/spec/**`],
+    ignores: [`packages/${name}/src/hw/**`, `packages/${name}/src/driver/**`, `packages/${name}/src/spec/**`, `packages/${name}/src/guest/**`],
     rules: restrict(
       ['@ioasid/*', '!@ioasid/uapi', '!@ioasid/core', '!@ioasid/core/*'],
       'a backend imports @ioasid/uapi and @ioasid/core only, never another backend.',
@@ -51,6 +51,13 @@ export const layerRules = [
     rules: restrict(
       ['**/hw', '**/hw/**', '**/driver', '**/driver/**', '@ioasid/*', '!@ioasid/uapi', '!@ioasid/core'],
       'src/spec holds the specification names only: it imports neither hw nor driver.',
+    ),
+  })),
+  ...BACKENDS.map((name) => ({
+    files: [`packages/${name}/src/guest/**/*.ts`],
+    rules: restrict(
+      ['**/hw', '**/hw/**', '**/driver', '**/driver/**', '@ioasid/*', '!@ioasid/uapi', '!@ioasid/core'],
+      'src/guest is the guest side of nesting: it builds structures from src/spec only, never the model or the driver.',
     ),
   })),
   {
