@@ -12,7 +12,6 @@
  *   bit 28 UXNTable (60), bits 30:29 APTable (62:61).
  */
 
-import type { CpuPageTableFormat } from '@ioasid/uapi';
 
 /** Descriptor bit 0: valid. */
 export const LPAE_VALID = 1 << 0;
@@ -90,13 +89,8 @@ export function lpaePageDescriptor(pa: number, writable: boolean, executable: bo
 
 /**
  * The AArch64 4 KiB-granule, 4-level CPU page-table format (48-bit VA): the table SVA hands to
- * the extension as an `arm-lpae-s1` table.
+ * the extension as an `arm-lpae-s1` table. It is the platform CPU's, shared with every backend
+ * that walks it: `@ioasid/core`'s AARCH64_CPU_PAGE_TABLE (same bits as lpaePageDescriptor with
+ * `unpriv`).
  */
-export const aarch64CpuPageTable: CpuPageTableFormat = {
-  name: 'aarch64',
-  levels: 4,
-  table: lpaeTableDescriptor,
-  leaf: (pa, writable, executable, out) => {
-    lpaePageDescriptor(pa, writable, executable, out);
-  },
-};
+export { AARCH64_CPU_PAGE_TABLE as aarch64CpuPageTable } from '@ioasid/core';
