@@ -83,6 +83,48 @@ describe('driver programming (Linux arm-smmu-v3 behaviour)', () => {
     throw new Error('the injector kept firing');
   });
 
+  it('fail_nth: an attach or bindSva that fails allocating the CD table or its first L2 leaf frees what it allocated (ENOMEM, frames unchanged)', () => {
+    // 20 SubstreamID bits with CD2L: a 2-level CD table, an L1 of 2^(20−10) 8-byte descriptors
+    // (8 KiB, 2 frames) and 64 KiB L2 leaves of 1024 CDs (IHI0070 §5.4.1), allocated on the
+    // first stage-1 attach of the master
+    for (const what of ['attach', 'attach a PASID', 'bindSva'] as const) {
+      let succeeded = false;
+      for (let n = 1; n < 64 && !succeeded; n++) {
+        const system = createSmmuV3System({ devices: ['0000:00:02.0'] });
+        const mem = system.memory;
+        const proc = system.createProcess();
+        const buf = proc.mmap(0x100000n);
+        const ctx = system.open(proc);
+        const ioas = ctx.allocIoas();
+        const dev = ctx.bindDevice('0000:00:02.0');
+        ctx.mapDma(ioas, { iova: 0x100000n, vaddr: buf, length: 0x20000n });
+        const app = system.createProcess();
+        app.write(app.mmap(0x1000n), Uint8Array.of(1));
+        expect(app.pageTableRoot).not.toBe(0n); // its CPU page table exists before SVA, as a real mm's does
+        const frames = mem.framesInUse;
+        mem.failNth.arm(n);
+        let errno: string | undefined;
+        try {
+          if (what === 'attach') ctx.attach(dev, ioas);
+          else if (what === 'attach a PASID') ctx.attach(dev, ioas, { pasid: 'auto' });
+          else ctx.bindSva(dev, app);
+        } catch (e) {
+          errno = (e as { errno?: string }).errno;
+        }
+        const fired = mem.failNth.hasFired;
+        mem.failNth.disarm();
+        if (!fired) {
+          expect(errno, `${what}, n = ${n}`).toBeUndefined();
+          succeeded = true;
+          continue;
+        }
+        expect([what, n, errno]).toEqual([what, n, 'ENOMEM']);
+        expect([what, n, mem.framesInUse]).toEqual([what, n, frames]);
+      }
+      expect(succeeded, what).toBe(true);
+    }
+  });
+
   it('dirty tracking: HD + DBM; a device write marks its page, reading clears it', () => {
     const system = createSmmuV3System({ devices: ['0000:00:02.0'] });
     const proc = system.createProcess();

@@ -74,6 +74,30 @@ describe('IOAS-backed paging domains', () => {
     const r2 = system.device(DEV).dma({ iova: 0x3ff000n, size: 1, write: false });
     expect(!r2.ok && r2.fault.code).toBe(0x59);
   });
+  it('a write crossing into a read-only page faults on that page and moves no byte; a read-write pair takes the whole write', () => {
+    const { system, proc, ctx } = setup();
+    const dev = ctx.bindDevice(DEV);
+    const buf = proc.mmap(0x3000n);
+    const ioas = ctx.allocIoas();
+    ctx.mapDma(ioas, { iova: 0x100000n, vaddr: buf, length: 0x1000n });
+    ctx.mapDma(ioas, { iova: 0x101000n, vaddr: buf + 0x1000n, length: 0x1000n, read: true, write: false });
+    ctx.mapDma(ioas, { iova: 0x102000n, vaddr: buf + 0x2000n, length: 0x1000n });
+    ctx.attach(dev, ioas);
+    const payload = Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8);
+    // 4 bytes in the writable page 0x100000, 4 in the read-only page 0x101000
+    const r = system.device(DEV).dma({ iova: 0x100ffcn, size: 8, write: true, data: payload });
+    expect(!r.ok && [r.fault.class, r.fault.iova]).toEqual(['permission', 0x101000n]);
+    expect(proc.read(buf + 0xffcn, 8)).toEqual(new Uint8Array(8));
+    // a write from the writable page 0x102000 into the unmapped 0x103000 moves nothing either
+    expect(system.device(DEV).dma({ iova: 0x102ffcn, size: 8, write: true, data: payload }).ok).toBe(false);
+    expect(proc.read(buf + 0x2ffcn, 4)).toEqual(new Uint8Array(4));
+    // a write over two writable pages lands whole
+    ctx.unmapDma(ioas, { iova: 0x101000n, length: 0x1000n });
+    ctx.mapDma(ioas, { iova: 0x101000n, vaddr: buf + 0x1000n, length: 0x1000n });
+    expect(system.device(DEV).dma({ iova: 0x100ffcn, size: 8, write: true, data: payload }).ok).toBe(true);
+    expect(proc.read(buf + 0xffcn, 8)).toEqual(payload);
+  });
+
   it('every frame allocation of map can fail and leaves nothing behind', () => {
     const { system, proc, ctx } = setup();
     const buf = proc.mmap(0x400000n);

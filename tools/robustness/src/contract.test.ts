@@ -45,7 +45,7 @@ function outsideAperture(b: BackendUnderTest): void {
   expect(errnoOf(() => c.allocHwpt(d, { parent: io }))).toBe('EINVAL');
 }
 
-describe.each(BACKENDS.map((b) => [b.id, b] as const))('%s', (id, b) => {
+describe.each(BACKENDS.map((b) => [b.id, b] as const))('%s', (_id, b) => {
   const limited = (() => {
     const s = b.create([DEV]);
     const c = s.open(s.createProcess());
@@ -55,9 +55,7 @@ describe.each(BACKENDS.map((b) => [b.id, b] as const))('%s', (id, b) => {
     const r = c.iovaRanges(io).ranges;
     return r.length > 1 || r[r.length - 1]!.last < 0xffff_ffff_ffff_0000n;
   })();
-  // FINDINGS.md F4: SMMUv3 answers ERANGE, virtio-iommu@crosvm accepts the HWPT
-  const known = id === 'arm-smmuv3' || id === 'virtio-iommu@crosvm';
+  // FINDINGS.md F4 (fixed): SMMUv3 answered ERANGE, virtio-iommu@crosvm accepted the HWPT
   if (!limited) it.skip('allocHwpt over a mapping outside the aperture (the aperture is the whole 64-bit space)', () => undefined);
-  else if (known) it.fails('allocHwpt over a mapping outside the new domain\'s aperture is EINVAL, as attach is (FINDINGS.md F4)', () => { outsideAperture(b); });
-  else it('allocHwpt over a mapping outside the new domain\'s aperture is EINVAL, as attach is', () => { outsideAperture(b); });
+  else it('allocHwpt over a mapping outside the new domain\'s aperture is EINVAL, as attach is (FINDINGS.md F4)', () => { outsideAperture(b); });
 });

@@ -49,8 +49,12 @@ const PAGE_N = 4096;
 export const DEVICES: readonly (string | DeviceSpec)[] = [{ name: '0000:00:02.0', vfs: 1, mdevs: 2 }, '0000:00:03.0'];
 /** Device names in model order: PF1, VF1, mdev0, mdev1, PF2. */
 export const DEVICE_NAMES = ['0000:00:02.0', '0000:00:02.1', '0000:00:02.0/mdev0', '0000:00:02.0/mdev1', '0000:00:03.0'] as const;
-/** The context each device is bound to at the start: PF1, VF1, mdev0 → 0; mdev1, PF2 → 1. */
-export const HOME_CTX = [0, 0, 0, 1, 1] as const;
+/**
+ * The context each device is bound to at the start: PF1, VF1, mdev0, mdev1 → 0; PF2 → 1. A
+ * parent and its mdevs are never bound by two contexts (core's DMA-ownership rule, FINDINGS.md
+ * F1), so both mdevs start with their parent; random unbind/bind steps move them apart.
+ */
+export const HOME_CTX = [0, 0, 0, 0, 1] as const;
 /** Pages of each process's buffer pool the sequences use (from a 2 MiB-aligned 2 MiB mmap). */
 export const POOL_PAGES = 64;
 /** Guest RAM of the nesting set-up: pages, and how many of the first ones are data pages. */
@@ -175,18 +179,6 @@ export function arenasOf(info: HwInfo, unitFor: (r: IovaRange) => bigint): Arena
   }
   return out;
 }
-
-/**
- * Errnos a backend is known to give instead of the model's for the same refusal, by
- * `"<operation> <model errno> <actual errno>"` → the finding (FINDINGS.md).
- */
-export const ERRNO_ALIASES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
-  'arm-smmuv3': { 'allocHwpt EINVAL ERANGE': 'F4' },
-  'virtio-iommu@crosvm': { 'allocHwpt EINVAL ok': 'F4' },
-};
-
-/** Backends known to write part of a multi-page DMA that faults (FINDINGS.md F3). */
-export const PARTIAL_WRITES: ReadonlySet<string> = new Set(['intel-vtd']);
 
 /** Fault classes acceptable for each reason a page is not reachable. */
 const CLASSES: Record<Exclude<Reach, { ok: true }>['why'] | 'readonly', readonly FaultClass[]> = {
@@ -522,14 +514,6 @@ export class Harness {
     }
     if (fired && r.errno !== undefined && r.errno !== pred.errno) this.fail(`the injected allocation failure surfaced as ${(r.error as Error).message}, not ENOMEM`);
     if (pred.errno !== undefined) {
-      // a known finding: the same refusal with another errno — or no refusal, which the model then records
-      const alias = ERRNO_ALIASES[this.backend.id]?.[`${tag} ${r.errno ?? 'ok'}`];
-      if (alias !== undefined) {
-        if (r.errno !== undefined) return undefined;
-        const mismatch = pred.commit(r.value as R);
-        if (mismatch !== undefined) this.fail(mismatch);
-        return r.value as R;
-      }
       if (r.errno !== pred.errno) {
         this.fail(`expected ${pred.errno} (${pred.why}), got ${r.errno === undefined ? 'success' : (r.error as Error).message}`);
       }
@@ -717,26 +701,6 @@ export class Harness {
       for (const pasid of this.probePasids(d)) {
         for (const p of this.probesFor(d, pasid)) this.readProbe(d, pasid, p);
       }
-    }
-  }
-
-  /**
-   * FINDINGS.md F3: a faulting multi-page DMA write may already have written the pages before
-   * the one that faulted. Where a process page shows exactly that part of the payload, the
-   * model takes it, so that the sequence goes on (the bug is pinned by its own test).
-   */
-  private acceptPartialWrite(spans: readonly Span[], data: Uint8Array): void {
-    let at = 0;
-    for (const s of spans) {
-      if (s.key === undefined) break;
-      const p = Math.floor(s.key / KEYS_PER_PROC);
-      const i = s.key % KEYS_PER_PROC;
-      const mp = s.key < GUEST_KEY_BASE ? this.mctxs[p]?.proc : undefined;
-      if (mp?.mapped[i] === true) {
-        const got = this.procs[p]!.read(mp.poolBase + BigInt(i) * PAGE + BigInt(s.offset), s.length);
-        if (got.every((b, k) => b === data[at + k])) this.shadow.get(s.key)!.set(got, s.offset);
-      }
-      at += s.length;
     }
   }
 
@@ -1086,7 +1050,6 @@ export class Harness {
         } else {
           if (!exp.mayFault) this.fail(`${what}: expected success, got fault ${r.fault.class} ${r.fault.name}`);
           if (!exp.classes.has(r.fault.class)) this.fail(`${what}: fault class ${r.fault.class} (${r.fault.name}), expected one of ${[...exp.classes].join('/')} (${exp.why})`);
-          if (PARTIAL_WRITES.has(this.backend.id)) this.acceptPartialWrite(exp.spans, data);
         }
         this.checkMemory();
         return;
@@ -1121,7 +1084,7 @@ export class Harness {
 
 /**
  * The opening every sequence starts with (before its random operations): each device attached
- * (PF1 and mdev0 to context 0's first IOAS, VF1 to its second, PF2 and mdev1 to context 1's
+ * (PF1, mdev0 and mdev1 to context 0's first IOAS, VF1 to its second, PF2 to context 1's
  * first), and a mapping in each IOAS — so that random operations start from a live machine.
  */
 export const OPENING: readonly Op[] = [

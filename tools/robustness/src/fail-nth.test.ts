@@ -101,9 +101,6 @@ interface Scenario {
   readonly known?: Readonly<Record<string, { readonly finding: string; readonly message: RegExp }>>;
 }
 
-/** FINDINGS.md F2: the SMMUv3 driver keeps a master's CD table L1 when allocating its first leaf fails. */
-const F2 = { 'arm-smmuv3': { finding: 'F2', message: /the failed attempt .* changed the state: frames in use \d+ → \d+/ } };
-
 const noPasid = (i: HwInfo) => i.pasidBits === 0;
 const noNesting = (i: HwInfo) => i.nestingFormats.length === 0;
 const at = (device: string, iova: bigint, pasid?: number): ProbeSpec => ({ device, iova, ...(pasid === undefined ? {} : { pasid }) });
@@ -157,7 +154,6 @@ const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'attach (new domain, mappings replayed)',
-    known: F2,
     setup: (e) => {
       e.ctx.mapDma(e.a, { iova: 0x100000n, vaddr: e.buf, length: 0x20000n });
       e.ctx.mapDma(e.a, { iova: 0x400000n, vaddr: e.buf + 2n * MiB, length: 2n * MiB });
@@ -198,7 +194,6 @@ const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'attach with a kernel-chosen PASID',
-    known: F2,
     unsupported: noPasid,
     setup: (e) => {
       e.ctx.mapDma(e.a, { iova: 0x100000n, vaddr: e.buf, length: 0x20000n });
@@ -268,7 +263,6 @@ const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'bindSva',
-    known: F2,
     unsupported: (i) => !i.sva,
     setup: (e) => {
       e.extra['app'] = e.system.createProcess();

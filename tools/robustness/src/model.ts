@@ -539,6 +539,14 @@ export class Model {
     if (ctx.closed) return fail('EBADF', 'the context is closed');
     if (dev.owner !== undefined) return fail('EBUSY', 'bound already');
     if (dev.kind === 'mdev' && dev.info.pasidBits === 0) return fail('EOPNOTSUPP', 'a mediated device needs PASIDs');
+    // DMA ownership of a requester ID: a parent and its mdevs are never bound by two contexts
+    // (the parent could issue the mdevs' wire PASIDs)
+    if (dev.kind === 'mdev') {
+      const parent = this.devs[dev.parent!]!;
+      if (parent.owner !== undefined && parent.owner !== ctx) return fail('EBUSY', 'the parent is bound by another context');
+    } else if (this.devs.some((m) => m.kind === 'mdev' && m.parent === dev.idx && m.owner !== undefined && m.owner !== ctx)) {
+      return fail('EBUSY', 'a mediated device of it is bound by another context');
+    }
     return ok('bind', (id) => {
       if (id !== ctx.nextId) return `bind returned id ${id}, the model expected ${ctx.nextId}`;
       ctx.nextId++;

@@ -6,7 +6,7 @@ import { DEV1, DEV2, DEVICES, pattern, pickIova } from './env.js';
 export const pasidAllocation: Workload = {
   id: 'pasid-allocation',
   title: '5. PASID allocation both ways',
-  summary: 'A global PASID asked for with its property (a set of devices, or system-wide for ENQCMD), a per-device PASID chosen at attach, one IOAS behind several PASIDs, and two VMs that both use PASID 1 on mediated devices of one parent.',
+  summary: 'A global PASID asked for with its property (a set of devices, or system-wide for ENQCMD), a per-device PASID chosen at attach, one IOAS behind several PASIDs, and two VMs that both use PASID 1 on mediated devices of one parent (which no other context may drive meanwhile).',
   devices: DEVICES,
   run(t) {
     const proc = t.system.createProcess();
@@ -64,6 +64,10 @@ export const pasidAllocation: Workload = {
     const vmB = t.system.createProcess();
     const ca = t.system.open(vmA);
     const cb = t.system.open(vmB);
+    // The parent could issue its mdevs' wire PASIDs: while this context drives it, no other
+    // context may bind one of its mdevs (DMA ownership of the requester ID).
+    t.step('VM A cannot bind mdev0 while another context drives its parent', errno('EBUSY'), () => ca.bindDevice(`${DEV1}/mdev0`));
+    ctx.close();
     const ma = t.step('VM A binds mdev0', ok(), () => ca.bindDevice(`${DEV1}/mdev0`));
     const mb = t.step('VM B binds mdev1 of the same parent', ok(), () => cb.bindDevice(`${DEV1}/mdev1`));
     if (ma !== undefined && mb !== undefined) {
@@ -80,9 +84,9 @@ export const pasidAllocation: Workload = {
       cb.mapDma(ib, { iova: vi, vaddr: bb, length: 0x1000n });
       t.dma("VM A's mdev on PASID 1 reads VM A's memory", `${DEV1}/mdev0`, { iova: vi, size: 8, write: false, pasid: 1 }, data(pattern(8, 0xaa)));
       t.dma("VM B's mdev on PASID 1 reads VM B's memory", `${DEV1}/mdev1`, { iova: vi, size: 8, write: false, pasid: 1 }, data(pattern(8, 0xbb)));
+      t.step('VM A cannot bind the parent while VM B holds one of its mdevs', errno('EBUSY'), () => ca.bindDevice(DEV1));
     }
     ca.close();
     cb.close();
-    ctx.close();
   },
 };

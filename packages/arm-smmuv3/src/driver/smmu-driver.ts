@@ -520,9 +520,24 @@ export class SmmuV3Driver implements IommuDriver, DomainHost {
     return encodeSteWords(withPasids ? cdSte(STE_S1DSS_TERMINATE) : { V: 1, Config: STE_CFG_ABORT });
   }
 
-  private ensureCd(m: Master): CdTable {
-    m.cd ??= new CdTable(this.memory, m.sid, m.ssidBits, this.cd2l);
-    return m.cd;
+  /**
+   * Writes CD `ssid` of the master's CD table, creating the table first when the master has
+   * none. When that fails (ENOMEM for the table's L1 or a 64 KiB L2 leaf), a table this call
+   * created is freed again, so that a failed attach leaves the frames in use unchanged.
+   */
+  private writeCd(m: Master, ssid: number, cd: Uint32Array, issue: (c: SmmuCommand[]) => void): void {
+    const fresh = m.cd === undefined;
+    try {
+      m.cd ??= new CdTable(this.memory, m.sid, m.ssidBits, this.cd2l);
+      m.cd.write(ssid, cd, issue);
+    } catch (e) {
+      if (fresh && m.cd !== undefined) {
+        // nothing points at a table this call made: the STE still has the old configuration
+        m.cd.free();
+        m.cd = undefined;
+      }
+      throw e;
+    }
   }
 
   private iopfNeeded(m: Master): boolean {
@@ -578,8 +593,7 @@ export class SmmuV3Driver implements IommuDriver, DomainHost {
         throw new IoasidError('EBUSY', 'dev', `${dev.name} has PASIDs attached: its CD table cannot be replaced`);
       }
       if (d instanceof PagingDomain && d.stage === 1) {
-        const cd = this.ensureCd(m);
-        cd.write(0, this.s1Cd(d), issue);
+        this.writeCd(m, 0, this.s1Cd(d), issue);
       }
       const old = m.rid;
       if (m.ridAttachment !== undefined) old.attachments.delete(m.ridAttachment);
@@ -600,8 +614,7 @@ export class SmmuV3Driver implements IommuDriver, DomainHost {
     if (m.rid instanceof NestedDomain || (m.rid instanceof PagingDomain && m.rid.stage === 2)) {
       throw new IoasidError('EBUSY', 'dev', `${dev.name}'s RID uses a stage-2 or nested domain: no CD table for PASIDs`);
     }
-    const cd = this.ensureCd(m);
-    cd.write(pasid, this.cdFor(d), issue);
+    this.writeCd(m, pasid, this.cdFor(d), issue);
     const prev = m.pasids.get(pasid);
     if (prev !== undefined) prev.domain.attachments.delete(prev.attachment);
     const attachment = { sid: m.sid, ssid: pasid, ats: m.ats };

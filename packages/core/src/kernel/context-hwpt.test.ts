@@ -84,6 +84,32 @@ describe('§2.5 IOMMU_HWPT_ALLOC', () => {
   });
 });
 
+describe('§2.5 HWPT_ALLOC over an IOAS and the new domain\'s aperture', () => {
+  it('§2.5 an IOAS mapping outside the new domain\'s aperture is refused by core (EINVAL, as attach); nothing is mapped or allocated', () => {
+    // the mock's aperture is [0, 2^48 − 1]; a fresh IOAS (no domain yet) accepts any IOVA
+    const w = world();
+    const buf = buffer(w.proc, 2, 21);
+    const ioas = w.ctx.allocIoas();
+    const dev = w.ctx.bindDevice(DEV_A);
+    w.ctx.mapDma(ioas, { iova: 1n << 48n, vaddr: buf, length: 2n * P });
+    expectNoChange(w, () => w.ctx.allocHwpt(dev, { parent: ioas }), 'EINVAL', { argument: 'parent' });
+    expectNoChange(w, () => w.ctx.allocHwpt(dev, { parent: ioas, flags: { nestParent: true } }), 'EINVAL', { argument: 'parent' });
+    expectNoChange(w, () => w.ctx.attach(dev, ioas), 'EINVAL', { argument: 'target' });
+    // the last page inside the aperture is fine
+    const io2 = w.ctx.allocIoas();
+    w.ctx.mapDma(io2, { iova: (1n << 48n) - P, vaddr: buf, length: P });
+    expect(w.ctx.allocHwpt(dev, { parent: io2 })).toBeGreaterThan(0);
+  });
+
+  it('§2.4/§2.5 an allowed IOVA range outside the new domain\'s aperture is EADDRINUSE', () => {
+    const w = world();
+    const ioas = w.ctx.allocIoas();
+    const dev = w.ctx.bindDevice(DEV_A);
+    w.ctx.allowIovas(ioas, [{ start: 1n << 48n, last: (1n << 48n) + 0xffffn }]);
+    expectNoChange(w, () => w.ctx.allocHwpt(dev, { parent: ioas }), 'EADDRINUSE', { argument: 'parent' });
+  });
+});
+
 describe('§2.5 hardware nesting and IOMMU_HWPT_INVALIDATE', () => {
   it('§2.5 a nested HWPT translates through the user stage 1, then the kernel stage 2', () => {
     const w = nesting();

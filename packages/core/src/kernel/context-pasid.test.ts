@@ -198,11 +198,33 @@ describe('§1.5 mediated devices: vPASID → pPASID', () => {
     const [slot] = [...w.hw.attached.keys()];
     const wire = Number(slot!.split('/')[1]);
     expect(wire).toBeGreaterThan(0);
-    const pf = other.bindDevice(DEV_A);
-    const oio = other.allocIoas();
-    expectNoChange(w, () => other.attach(pf, oio, { pasid: wire }), 'EBUSY', { argument: 'pasid', contexts: [w.ctx, other] });
+    // another context cannot bind the parent at all: it could issue the mdev's wire PASID
+    expectNoChange(w, () => other.bindDevice(DEV_A), 'EBUSY', { argument: 'name', contexts: [w.ctx, other] });
+    // the mdev's own context may drive the parent too, but cannot take the wire PASID
+    const pf = w.ctx.bindDevice(DEV_A);
+    const oio = w.ctx.allocIoas();
+    expectNoChange(w, () => w.ctx.attach(pf, oio, { pasid: wire }), 'EBUSY', { argument: 'pasid', contexts: [w.ctx, other] });
     // and 'auto' on the parent never hands it out
-    expect(other.attach(pf, other.allocIoas(), { pasid: 'auto' }).pasid).not.toBe(wire);
+    expect(w.ctx.attach(pf, w.ctx.allocIoas(), { pasid: 'auto' }).pasid).not.toBe(wire);
+  });
+
+  it('§1.5 a parent and its mdevs share DMA ownership: another context cannot bind one while the other is bound (EBUSY)', () => {
+    const w = world([{ name: DEV_A, mdevs: 2 }, DEV_B]);
+    const other = w.system.open(w.system.createProcess());
+    // parent first: an mdev of it in another context is EBUSY, in the same context it is fine
+    const pf = w.ctx.bindDevice(DEV_A);
+    expectNoChange(w, () => other.bindDevice(`${DEV_A}/mdev0`), 'EBUSY', { argument: 'name', contexts: [w.ctx, other] });
+    const m0 = w.ctx.bindDevice(`${DEV_A}/mdev0`);
+    // an unrelated device is not affected
+    expect(other.bindDevice(DEV_B)).toBeGreaterThan(0);
+    // mdev first: once the parent is gone, another context takes mdev1; the parent then stays out
+    w.ctx.unbindDevice(pf);
+    const m1 = other.bindDevice(`${DEV_A}/mdev1`);
+    expectNoChange(w, () => w.ctx.bindDevice(DEV_A), 'EBUSY', { argument: 'name', contexts: [w.ctx, other] });
+    // mdevs of one parent in two contexts are fine; the parent is free once neither context holds
+    // an mdev of it but its own
+    other.unbindDevice(m1);
+    expect(w.ctx.bindDevice(DEV_A)).toBeGreaterThan(m0);
   });
 
   it('§1.5 detaching or unbinding an mdev gives its parent PASIDs back', () => {

@@ -533,11 +533,12 @@ export class Context implements IoasidContext {
     if (this.system.owners.has(ep.name)) throw new IoasidError('EBUSY', 'name', `${name} is already bound`);
     const rid = ep.kind === 'mdev' ? this.system.endpoint(ep.parent!, 'name') : ep;
     const info = this.system.info(rid);
+    if (ep.kind === 'mdev' && info.pasidBits === 0) {
+      throw new IoasidError('EOPNOTSUPP', 'name', `${name}: mediated devices need PASIDs, which ${info.backend} lacks here`);
+    }
+    this.claimDmaOwner(ep, rid);
     let mdevPasid: number | undefined;
     if (ep.kind === 'mdev') {
-      if (info.pasidBits === 0) {
-        throw new IoasidError('EOPNOTSUPP', 'name', `${name}: mediated devices need PASIDs, which ${info.backend} lacks here`);
-      }
       mdevPasid = this.system.pasids.allocForDevice(ep, rid.name);
     }
     let id: ObjectId;
@@ -552,6 +553,31 @@ export class Context implements IoasidContext {
     this.objects.set(id, dev);
     this.system.owners.set(ep.name, { context: this, device: dev });
     return id;
+  }
+
+  /**
+   * DMA ownership of a requester ID. A mediated device's DMA is its parent's DMA tagged with a
+   * kernel-chosen wire PASID, so whoever drives the parent can issue that PASID and reach the
+   * mdev's attachment. Linux's iommufd_device_bind() claims DMA ownership with the iommufd
+   * context as the owner cookie (iommu_device_claim_dma_owner(dev, ictx)): one context may
+   * claim several devices that share a requester ID, a second context gets EBUSY. Here the
+   * parent and its mdevs share the RID: the parent cannot be bound while one of its mdevs is
+   * bound by another context, nor an mdev while its parent is bound by another context. Mdevs
+   * of one parent in different contexts are fine: only the parent could issue their PASIDs.
+   */
+  private claimDmaOwner(ep: EndpointDescriptor, rid: EndpointDescriptor): void {
+    if (ep.kind === 'mdev') {
+      const parent = this.system.owners.get(rid.name);
+      if (parent !== undefined && parent.context !== this) {
+        throw new IoasidError('EBUSY', 'name', `${ep.name}: its parent ${rid.name} is bound by another context, which could issue this mediated device's PASID`);
+      }
+      return;
+    }
+    for (const o of this.system.owners.values()) {
+      if (o.context !== this && o.device.endpoint.kind === 'mdev' && o.device.rid.name === ep.name) {
+        throw new IoasidError('EBUSY', 'name', `${ep.name}: its mediated device ${o.device.endpoint.name} is bound by another context, whose PASID this device could issue`);
+      }
+    }
   }
 
   /** Unbinds a device: detaches everything it has attached. */
@@ -614,6 +640,25 @@ export class Context implements IoasidContext {
     for (const r of io.allowed ?? []) {
       if (!covers(usable, r.start, r.last)) {
         throw new IoasidError('EADDRINUSE', 'target', `allowed range [${hex(r.start)}, ${hex(r.last)}] is reserved on ${dev.endpoint.name}`);
+      }
+    }
+  }
+
+  /**
+   * HWPT_ALLOC over an IOAS: every area and allowed range must lie inside the new domain's
+   * aperture, decided here for every backend before the driver maps anything. iommufd's
+   * iopt_table_add_domain() reserves what lies outside the aperture and fails when an area is
+   * there; the errno is the one attach gives for the same condition (EINVAL, see checkIovaFit).
+   */
+  private checkAperture(io: Ioas, domain: DriverDomain): void {
+    for (const a of io.areas.items()) {
+      if (!covers(domain.apertures, a.start, a.last)) {
+        throw new IoasidError('EINVAL', 'parent', `mapping [${hex(a.start)}, ${hex(a.last)}] is outside the new domain's aperture`);
+      }
+    }
+    for (const r of io.allowed ?? []) {
+      if (!covers(domain.apertures, r.start, r.last)) {
+        throw new IoasidError('EADDRINUSE', 'parent', `allowed range [${hex(r.start)}, ${hex(r.last)}] is outside the new domain's aperture`);
       }
     }
   }
@@ -837,6 +882,7 @@ export class Context implements IoasidContext {
         pasid: flags.pasid === true, iopf: queue !== undefined,
       });
       try {
+        this.checkAperture(parent.ioas, domain);
         parent.ioas.addDomain(domain);
       } catch (e) {
         domain.free();

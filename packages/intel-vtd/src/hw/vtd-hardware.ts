@@ -966,6 +966,12 @@ export class VtdHardware {
     let off = lo & 0xfff;
     let done = 0;
     const mem = this.memory;
+    // A write that crosses a page boundary is translated page by page first and moves its
+    // bytes only when every page translated: the remapping hardware blocks a request that
+    // faults (VT-d spec ch. 7, address translation faults), so memory stays untouched, and one
+    // result per request cannot say "the first page was written". Single-page writes and all
+    // reads move as they translate (a read has no side effect to undo).
+    const deferred = write && off + size > 4096 ? ([] as number[]) : undefined;
     do {
       const pa = this.translatePage(cfg, vpn, vpnHi, write, !priv, exec && fsInvolved);
       if (pa < 0) {
@@ -975,7 +981,8 @@ export class VtdHardware {
       const n = Math.min(size - done, 4096 - off);
       if (n > 0) {
         if (!mem.contains(pa + off, n)) return unsupportedRequest(BigInt(vpn) * 4096n + BigInt(off));
-        if (write) writeBytes(mem, pa + off, data!, done, n);
+        if (deferred !== undefined) deferred.push(pa + off, n);
+        else if (write) writeBytes(mem, pa + off, data!, done, n);
         else readBytes(mem, pa + off, out, done, n);
       }
       done += n;
@@ -983,6 +990,13 @@ export class VtdHardware {
       if (((vpn >>> 0) & 0xfffff) === 0) vpnHi = (vpnHi + 1) >>> 0; // the next page crosses into the next 4 GiB
       off = 0;
     } while (done < size);
+    if (deferred !== undefined) {
+      for (let i = 0, at = 0; i < deferred.length; i += 2) {
+        const n = deferred[i + 1]!;
+        writeBytes(mem, deferred[i]!, data!, at, n);
+        at += n;
+      }
+    }
     return { ok: true, data: out };
   }
 
