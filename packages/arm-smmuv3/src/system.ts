@@ -7,7 +7,7 @@
  */
 
 import type { BackendDefinition, DmaRequest, DmaResult, EndpointDescriptor, SystemOptions } from '@ioasid/uapi';
-import { createSystem, type System } from '@ioasid/core';
+import { createSystem, type System, dmaResultInto } from '@ioasid/core';
 import { SmmuV3Hardware } from './hw/smmu-v3.js';
 import type { SmmuIdRegisters } from './hw/defaults.js';
 import { SmmuV3Driver } from './driver/smmu-driver.js';
@@ -83,7 +83,7 @@ export function smmuV3Backend(options: SmmuV3BackendOptions = {}): BackendDefini
           fault: { class: 'page-request', name: 'PRI_PAGE_REQUEST', code: r.fault.code, iova: r.fault.iova, record: { ...r.fault.record, prgi: index } },
         };
       };
-      return { driver, hardware: hw, dma };
+      return { driver, hardware: hw, dmaInto: (ep, req, into) => dmaResultInto(dma(ep, req), into) };
     },
   };
 }

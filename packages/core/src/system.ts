@@ -8,8 +8,8 @@ import {
   IoasidError,
   type BackendDefinition,
   type BackendInstance,
+  type DmaFault,
   type DmaRequest,
-  type DmaResult,
   type Endpoint,
   type EndpointDescriptor,
   type HwInfo,
@@ -23,14 +23,12 @@ import { Context } from './kernel/context.js';
 import type { KernelSystem } from './kernel/kernel-system.js';
 import type { DeviceObject } from './kernel/objects.js';
 import { PasidAllocator } from './kernel/pasid-allocator.js';
+import { checkDmaInto, dmaResultOf } from './platform/dma-buffers.js';
 import { PhysicalMemory } from './platform/physical-memory.js';
 import { expandDevices, parseMdevName, parsePciName } from './platform/pci.js';
 import { Process } from './platform/process.js';
 
-const BLOCKED_MDEV = (iova: bigint, why: string): DmaResult => ({
-  ok: false,
-  fault: { class: 'blocked', name: 'MDEV_BLOCKED', code: 0, iova, record: { reason: why } },
-});
+const BLOCKED_MDEV = (iova: bigint, why: string): DmaFault => ({ class: 'blocked', name: 'MDEV_BLOCKED', code: 0, iova, record: { reason: why } });
 
 /** A simulated machine with one backend. */
 export class System implements IoasidSystem, KernelSystem {
@@ -77,10 +75,16 @@ export class System implements IoasidSystem, KernelSystem {
     });
     this.driver = this.instance.driver;
     this.hardware = this.instance.hardware;
+    const instance = this.instance;
     for (const d of all) {
+      const dmaInto =
+        d.kind === 'mdev'
+          ? (req: DmaRequest, into: Uint8Array) => this.mdevDmaInto(d, req, into)
+          : (req: DmaRequest, into: Uint8Array) => instance.dmaInto(d, req, into);
       this.endpoints.set(d.name, {
         descriptor: d,
-        dma: d.kind === 'mdev' ? (req) => this.mdevDma(d, req) : (req) => this.instance.dma(d, req),
+        dma: (req) => dmaResultOf(req, (into) => dmaInto(req, into)),
+        dmaInto: (req, into) => dmaInto(req, checkDmaInto(req, into)),
       });
     }
   }
@@ -160,14 +164,14 @@ export class System implements IoasidSystem, KernelSystem {
     }
   }
 
-  private mdevDma(d: EndpointDescriptor, req: DmaRequest): DmaResult {
+  private mdevDmaInto(d: EndpointDescriptor, req: DmaRequest, into: Uint8Array): DmaFault | undefined {
     const owner = this.owners.get(d.name);
     if (owner === undefined) return BLOCKED_MDEV(req.iova, `${d.name} is not bound`);
     const dev = owner.device;
     const wire = req.pasid === undefined ? dev.mdevPasid : dev.vpasids.get(req.pasid);
     if (wire === undefined) return BLOCKED_MDEV(req.iova, `PASID ${req.pasid ?? '-'} is not attached on ${d.name}`);
     const parent = this.descriptors.get(d.parent!)!;
-    return this.instance.dma(parent, { ...req, pasid: wire });
+    return this.instance.dmaInto(parent, { ...req, pasid: wire }, into);
   }
 
   private routePageRequest(r: IommuPageRequest): void {

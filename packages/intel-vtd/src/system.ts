@@ -3,8 +3,8 @@
  * core's createSystem, and `createVtdSystem()`.
  */
 
-import { createSystem, type System } from '@ioasid/core';
-import type { BackendDefinition, DmaResult, EndpointDescriptor, SystemOptions } from '@ioasid/uapi';
+import { createSystem, type System, dmaResultInto } from '@ioasid/core';
+import type { BackendDefinition, EndpointDescriptor, SystemOptions } from '@ioasid/uapi';
 import { VtdHardware, type VtdProfile } from './hw/vtd-hardware.js';
 import { VtdDriver } from './driver/vtd-driver.js';
 import { X86_64_PAGE_TABLE } from './spec/x86-64.js';
@@ -56,10 +56,10 @@ export function vtdBackend(options: Omit<VtdSystemOptions, 'devices'> = {}): Bac
         hardware: units,
         // The endpoint puts its RID on the bus: the request is passed on as it is (copying it
         // with an object spread would cost more than the whole translation).
-        dma:
+        dmaInto:
           n === 1
-            ? (endpoint, request): DmaResult => units[0]!.dmaFrom(endpoint.rid, request)
-            : (endpoint, request): DmaResult => units[unitIndex(endpoint)]!.dmaFrom(endpoint.rid, request),
+            ? (endpoint, request, into) => dmaResultInto(units[0]!.dmaFrom(endpoint.rid, request), into)
+            : (endpoint, request, into) => dmaResultInto(units[unitIndex(endpoint)]!.dmaFrom(endpoint.rid, request), into),
       };
     },
   };

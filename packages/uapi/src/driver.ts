@@ -4,7 +4,7 @@
  * queues, hypercalls or request bytes; core never sees the model.
  */
 
-import type { DmaRequest, DmaResult } from './dma.js';
+import type { DmaFault, DmaRequest } from './dma.js';
 import type { HwptData, InvalidateEntry } from './context.js';
 import type { HwInfo, IovaRange } from './hw-info.js';
 import type { CpuPageTableFormat, EndpointDescriptor, PhysicalMemoryLike, ProcessMm } from './platform.js';
@@ -124,8 +124,13 @@ export interface BackendHost {
 export interface BackendInstance {
   /** The driver core calls. */
   readonly driver: IommuDriver;
-  /** Carries an endpoint's DMA to the hardware model. */
-  dma(endpoint: EndpointDescriptor, request: DmaRequest): DmaResult;
+  /**
+   * Carries an endpoint's DMA to the hardware model. A read's bytes land in `into[0 … size)`
+   * (core has checked that `into` is long enough; for a write `into` is empty and unused).
+   * Returns `undefined` on success, the fault otherwise; the success path allocates nothing.
+   * Core builds the allocating `Endpoint.dma` on top of this.
+   */
+  dmaInto(endpoint: EndpointDescriptor, request: DmaRequest, into: Uint8Array): DmaFault | undefined;
   /** The hardware model(s), for tests and reports (never used by core). */
   readonly hardware: unknown;
 }

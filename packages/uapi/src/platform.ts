@@ -1,6 +1,6 @@
 /** The platform as the uAPI and the backends see it: memory, processes, endpoints. */
 
-import type { DmaRequest, DmaResult } from './dma.js';
+import type { DmaFault, DmaRequest, DmaResult } from './dma.js';
 
 /**
  * Guest-physical memory: what every hardware model reads and writes. Addresses are bigints
@@ -122,4 +122,13 @@ export interface Endpoint {
   readonly descriptor: EndpointDescriptor;
   /** Issues a DMA: reads `size` bytes or writes `data`. Never throws for a translation problem. */
   dma(request: DmaRequest): DmaResult;
+  /**
+   * Issues a DMA without allocating when it succeeds: a read's `size` bytes land in
+   * `into[0 … size)`, a write takes `request.data` (`into` is not used). Returns `undefined` on
+   * success and the fault otherwise — the same outcome, bytes and fault record as {@link dma}.
+   * Reuse one request object and one buffer across calls for an allocation-free hot path. A
+   * read whose `into` is shorter than `size` is EINVAL (argument `into`): a caller error, not a
+   * DMA outcome, so nothing is issued.
+   */
+  dmaInto(request: DmaRequest, into?: Uint8Array): DmaFault | undefined;
 }

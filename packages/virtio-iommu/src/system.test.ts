@@ -1,4 +1,4 @@
-import { createSystem } from '@ioasid/core';
+import { createSystem, dmaResultInto } from '@ioasid/core';
 import { IOMMUFD_PAGE_RESP_SUCCESS, IOMMU_PGFAULT_FLAGS_PASID_VALID, IOMMU_HW_INFO_TYPE_NONE, isIoasidError, type BackendDefinition, type GuestMemory, type Process } from '@ioasid/uapi';
 import { describe, expect, it } from 'vitest';
 import { VirtioIommuDevice } from './hw/device.js';
@@ -308,7 +308,7 @@ describe('detach always blocks', () => {
           setEventNotifier: (n: (() => void) | undefined) => { device.setEventNotifier(n); },
         };
         const driver = new VirtioIommuDriver({ transport, endpoints: host.endpoints });
-        return { driver, hardware: device, dma: (ep, req) => device.dma({ endpoint: ep.rid, iova: req.iova, size: req.size, write: req.write }) };
+        return { driver, hardware: device, dmaInto: (ep, req, into) => dmaResultInto(device.dma({ endpoint: ep.rid, iova: req.iova, size: req.size, write: req.write }), into) };
       },
     };
     const system = createSystem(refusing, { devices: [DEV, DEV2] });

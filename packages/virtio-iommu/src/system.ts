@@ -3,7 +3,7 @@
  * `createVirtioIommuSystem({ devices: ['0000:00:01.0'] })`.
  */
 
-import { createSystem, type System } from '@ioasid/core';
+import { createSystem, type System, dmaResultInto } from '@ioasid/core';
 import type { BackendDefinition, SystemOptions } from '@ioasid/uapi';
 import { VirtioIommuDevice } from './hw/device.js';
 import { PROFILES, type VirtioIommuProfile, type VirtioIommuProfileName } from './hw/profile.js';
@@ -44,7 +44,7 @@ export function virtioIommuBackend(options: VirtioIommuBackendOptions = {}): Bac
         driver,
         hardware: device,
         // The endpoint's own ID goes apart: no request object is copied per DMA.
-        dma: (endpoint, request) => device.dmaFrom(endpoint.rid, request),
+        dmaInto: (endpoint, request, into) => dmaResultInto(device.dmaFrom(endpoint.rid, request), into),
       };
     },
   };

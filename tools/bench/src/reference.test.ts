@@ -17,4 +17,14 @@ describe('the reference walker', () => {
     expect(w.translate(1, 0)).toBe(7);
     expect(w.translate(1, 0x1000)).toBe(-1);
   });
+  it('read copies the bytes of the translated frame into the caller\'s buffer', () => {
+    const w = new ReferenceWalker(16, 8);
+    w.map(0x100000, 3); // IOVA 0x1_0000_0000 → frame 3
+    const memory = new Uint8Array(4 * 4096);
+    memory.set([1, 2, 3, 4, 5], 3 * 4096 + 0x10);
+    const out = new Uint8Array(4);
+    expect(w.read(1, 0x10, memory, out, 4)).toBe(true);
+    expect(out).toEqual(Uint8Array.of(1, 2, 3, 4));
+    expect(w.read(1, 0x1010, memory, out, 4)).toBe(false); // not mapped
+  });
 });

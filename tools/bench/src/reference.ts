@@ -53,6 +53,19 @@ export class ReferenceWalker {
     return e >>> 12;
   }
 
+  /**
+   * A DMA read on the same terms as a backend's `dmaInto`: the translation (IOTLB, walking on
+   * a miss), then `n` bytes of the frame copied into `out`; returns false for a fault. The
+   * frames' bytes come from `memory` (frame `f` is `memory[(f mod frames) · 4096 …]`).
+   */
+  read(hi: number, lo: number, memory: Uint8Array, out: Uint8Array, n: number): boolean {
+    const f = this.translate(hi, lo);
+    if (f < 0) return false;
+    const at = (f % (memory.length >>> 12)) * 4096 + (lo & 0xfff);
+    for (let i = 0; i < n; i++) out[i] = memory[at + i]!;
+    return true;
+  }
+
   /** Looks the page up in the IOTLB, walking and filling on a miss. */
   translate(hi: number, lo: number): number {
     const vpn = hi * 0x100000 + (lo >>> 12);

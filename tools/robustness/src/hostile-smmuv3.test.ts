@@ -22,7 +22,7 @@ import {
   smmuV3Backend,
   type SmmuV3Hardware,
 } from '@ioasid/arm-smmuv3';
-import { expandDevices } from '@ioasid/core';
+import { dmaResultOf, expandDevices } from '@ioasid/core';
 import { IOMMU_READ, IOMMU_WRITE, type BackendInstance, type EndpointDescriptor, type FaultClass } from '@ioasid/uapi';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -162,7 +162,8 @@ describe('SMMUv3 hardware model: corrupted structures and command-queue garbage'
           mem.recording = true;
           let r;
           try {
-            r = m.inst.dma(m.eps[d.dev]!, { iova: d.iova, size: d.size, write: d.write, ...(d.pasid === undefined ? {} : { pasid: d.pasid }), ...(d.write ? { data } : {}) });
+            const req = { iova: d.iova, size: d.size, write: d.write, ...(d.pasid === undefined ? {} : { pasid: d.pasid }), ...(d.write ? { data } : {}) };
+            r = dmaResultOf(req, (into) => m.inst.dmaInto(m.eps[d.dev]!, req, into));
           } catch (e) {
             if (e instanceof BudgetExceeded) throw e;
             throw new Error(`DMA threw: ${String(e)}`, { cause: e });

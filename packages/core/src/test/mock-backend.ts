@@ -29,6 +29,7 @@ import {
   type ProcessMm,
   type ReservedRegion,
 } from '@ioasid/uapi';
+import { dmaResultInto } from '../platform/dma-buffers.js';
 
 const PAGE = 4096n;
 
@@ -286,7 +287,7 @@ export function mockBackend(options: MockOptions = {}): BackendDefinition {
       });
       return {
         hardware: hw,
-        dma,
+        dmaInto: (ep, req, into) => dmaResultInto(dma(ep, req), into),
         driver: {
           backend: 'mock',
           hwInfo: info,

@@ -1,0 +1,49 @@
+/**
+ * The two shapes of a DMA outcome: the allocating `DmaResult` of `Endpoint.dma`, and the
+ * non-allocating `dmaInto` form (bytes in the caller's buffer, `undefined` or the fault).
+ */
+
+import { IoasidError, type DmaFault, type DmaRequest, type DmaResult } from '@ioasid/uapi';
+
+/** The empty buffer of a write's result (shared: a write returns no data). */
+export const NO_DMA_DATA = new Uint8Array(0);
+
+/**
+ * The number of bytes a DMA read moves: `size` rounded down, never negative (a negative or
+ * non-numeric size reads nothing); a write moves `data.length` bytes and reads none.
+ */
+export function dmaReadSize(request: DmaRequest): number {
+  if (request.write) return 0;
+  const n = Math.floor(request.size);
+  return n > 0 ? n : 0;
+}
+
+/**
+ * Checks the caller's buffer of a `dmaInto` read: shorter than the read is EINVAL, before
+ * anything is issued.
+ */
+export function checkDmaInto(request: DmaRequest, into: Uint8Array | undefined): Uint8Array {
+  if (request.write) return NO_DMA_DATA;
+  const n = dmaReadSize(request);
+  if (into !== undefined && into.length >= n) return into;
+  if (n === 0) return NO_DMA_DATA;
+  throw new IoasidError('EINVAL', 'into', `a ${n}-byte read needs a buffer of at least ${n} bytes (got ${into === undefined ? 'none' : String(into.length)})`);
+}
+
+/** Runs a `dmaInto`-style DMA into a fresh buffer and returns the allocating `DmaResult`. */
+export function dmaResultOf(request: DmaRequest, run: (into: Uint8Array) => DmaFault | undefined): DmaResult {
+  const n = dmaReadSize(request);
+  const out = n === 0 ? NO_DMA_DATA : new Uint8Array(n);
+  const fault = run(out);
+  return fault === undefined ? { ok: true, data: out } : { ok: false, fault };
+}
+
+/**
+ * Adapts a model whose DMA returns a `DmaResult` to the `dmaInto` form: copies a read's bytes
+ * into `into` and returns the fault, if any.
+ */
+export function dmaResultInto(result: DmaResult, into: Uint8Array): DmaFault | undefined {
+  if (!result.ok) return result.fault;
+  if (result.data.length > 0) into.set(result.data);
+  return undefined;
+}
