@@ -3,7 +3,7 @@
  * `createVirtioIommuSystem({ devices: ['0000:00:01.0'] })`.
  */
 
-import { createSystem, type System, dmaResultInto } from '@ioasid/core';
+import { createSystem, type System } from '@ioasid/core';
 import type { BackendDefinition, SystemOptions } from '@ioasid/uapi';
 import { VirtioIommuDevice } from './hw/device.js';
 import { PROFILES, type VirtioIommuProfile, type VirtioIommuProfileName } from './hw/profile.js';
@@ -43,8 +43,8 @@ export function virtioIommuBackend(options: VirtioIommuBackendOptions = {}): Bac
       return {
         driver,
         hardware: device,
-        // The endpoint's own ID goes apart: no request object is copied per DMA.
-        dmaInto: (endpoint, request, into) => dmaResultInto(device.dmaFrom(endpoint.rid, request), into),
+        // The device's own non-allocating DMA; the endpoint's ID goes apart, so no request object is copied.
+        dmaInto: (endpoint, request, into) => device.dmaInto(endpoint.rid, request, into),
       };
     },
   };

@@ -250,3 +250,99 @@ describe('flushCaches', () => {
     expect(s.bytes).toBe(2 * 256 * 28); // two chunks of 256 seven-word records
   });
 });
+
+describe('dmaInto (the non-allocating DMA)', () => {
+  const JUNK = 0xee;
+  const buffer = (n: number) => new Uint8Array(n).fill(JUNK);
+
+  it('reads exactly what dma() returns into the caller\'s buffer, at every offset and size, cached or not', () => {
+    const { d, memory } = dev();
+    d.request(attach(1));
+    d.request(map(1, 0x100000n, 0x102fffn, 0x5000n));
+    const bytes = Uint8Array.from({ length: 0x3000 }, (_, i) => (i * 7 + 3) & 0xff);
+    memory.write(0x5000n, bytes);
+    for (const size of [1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 64, 0x1001]) {
+      for (const off of [0, 1, 2, 3, 4, 0xffc, 0xffd, 0x1ffe]) {
+        const iova = 0x100000n + BigInt(off);
+        const want = d.dma({ endpoint: EP, iova, size, write: false });
+        expect(want.ok).toBe(true);
+        if (!want.ok) continue;
+        expect(Array.from(want.data)).toEqual(Array.from(bytes.subarray(off, off + size)));
+        for (const flush of [false, true]) {
+          if (flush) d.flushCaches();
+          const into = buffer(size + 2);
+          expect(d.dmaInto(EP, { iova, size, write: false }, into)).toBeUndefined();
+          expect(Array.from(into.subarray(0, size))).toEqual(Array.from(want.data));
+          expect(Array.from(into.subarray(size))).toEqual([JUNK, JUNK]); // nothing past the read
+        }
+      }
+    }
+  });
+
+  it('reads zeros from a frame never written, and floors a fractional size as dma() does', () => {
+    const { d } = dev();
+    d.request(attach(1));
+    d.request(map(1, 0x100000n, 0x100fffn, 0x5000n));
+    const into = buffer(8);
+    expect(d.dmaInto(EP, { iova: 0x100002n, size: 4, write: false }, into)).toBeUndefined();
+    expect(d.dmaInto(EP, { iova: 0x100002n, size: 4, write: false }, into)).toBeUndefined(); // cached now
+    expect(Array.from(into)).toEqual([0, 0, 0, 0, JUNK, JUNK, JUNK, JUNK]);
+    const r = d.dma({ endpoint: EP, iova: 0x100000n, size: 2.5, write: false });
+    expect(r.ok && r.data.length).toBe(2);
+  });
+
+  it('a fault returns the same record as dma(), builds it only then, and leaves the buffer and memory untouched', () => {
+    const { d, memory } = dev();
+    d.request(attach(1));
+    d.request(map(1, 0x100000n, 0x100fffn, 0x5000n, 1));
+    memory.write(0x5000n, Uint8Array.of(9, 9, 9, 9));
+    const into = buffer(4);
+    const unmapped = d.dmaInto(EP, { iova: 0x200000n, size: 4, write: false }, into);
+    const viaDma = d.dma({ endpoint: EP, iova: 0x200000n, size: 4, write: false });
+    expect(viaDma.ok).toBe(false);
+    if (!viaDma.ok) expect(unmapped).toEqual(viaDma.fault);
+    expect(unmapped?.class).toBe('translation');
+    // A read that crosses into an unmapped page faults before any byte moves.
+    expect(d.dmaInto(EP, { iova: 0x100ffen, size: 4, write: false }, into)?.class).toBe('translation');
+    expect(Array.from(into)).toEqual([JUNK, JUNK, JUNK, JUNK]);
+    // A write to a read-only mapping: a permission fault, memory unchanged.
+    expect(d.dmaInto(EP, { iova: 0x100000n, size: 0, write: true, data: Uint8Array.of(1, 2) }, new Uint8Array(0))?.class).toBe('permission');
+    expect(Array.from(memory.read(0x5000n, 4))).toEqual([9, 9, 9, 9]);
+    expect(d.dmaInto(EP, { iova: 0n, size: 1, write: false }, into)?.class).toBe('translation');
+    expect(d.dmaInto(0x4242, { iova: 0x100000n, size: 1, write: false }, into)?.class).toBe('blocked');
+  });
+
+  it('writes take req.data and leave the buffer alone; a read of an MSI doorbell reads zeros', () => {
+    const { d, memory } = dev('qemu');
+    d.request(attach(1));
+    d.request(map(1, 0x100000n, 0x100fffn, 0x5000n));
+    const into = buffer(4);
+    expect(d.dmaInto(EP, { iova: 0x100001n, size: 0, write: true, data: Uint8Array.of(1, 2, 3) }, into)).toBeUndefined();
+    expect(Array.from(memory.read(0x5000n, 5))).toEqual([0, 1, 2, 3, 0]);
+    expect(Array.from(into)).toEqual([JUNK, JUNK, JUNK, JUNK]);
+    d.request(map(1, 0xfee00000n, 0xfee00fffn, 0x6000n));
+    memory.write(0x6000n, Uint8Array.of(5, 5, 5, 5));
+    expect(d.dmaInto(EP, { iova: 0xfee00000n, size: 4, write: false }, into)).toBeUndefined();
+    expect(Array.from(into)).toEqual([0, 0, 0, 0]);
+  });
+
+  it('an empty DMA succeeds without touching anything; a buffer shorter than the read is a caller error', () => {
+    const { d } = dev();
+    expect(d.dmaInto(EP, { iova: 0n, size: 0, write: false }, new Uint8Array(0))).toBeUndefined();
+    d.request(attach(1));
+    d.request(map(1, 0x100000n, 0x100fffn, 0x5000n));
+    expect(() => d.dmaInto(EP, { iova: 0x100000n, size: 4, write: false }, new Uint8Array(3))).toThrow(RangeError);
+  });
+
+  it('translates through a guest stage-1 table into the buffer (extension)', () => {
+    const t = dev('strict', EXT);
+    lpae(t.memory, 0x20000, 0x4000_0000n, 0x9000n);
+    t.memory.write(0x9ffcn, Uint8Array.of(1, 2, 3, 4));
+    expect(status(t.d.request(attachLpae(1, 0x20000n)))).toBe(0);
+    const into = buffer(4);
+    for (let k = 0; k < 2; k++) {
+      expect(t.d.dmaInto(EP, { iova: 0x4000_0ffcn, size: 4, write: false, priv: true }, into)).toBeUndefined();
+      expect(Array.from(into)).toEqual([1, 2, 3, 4]);
+    }
+  });
+});

@@ -7,6 +7,7 @@
  * nests domains. Everything is synchronous; nothing here throws for a request or a DMA.
  */
 
+import { dmaResultOf } from '@ioasid/core';
 import { U64_MAX, type DmaFault, type DmaRequest, type DmaResult, type FaultClass, type PhysicalMemoryLike } from '@ioasid/uapi';
 import { allZero, le16, le32, le64 } from '../spec/bytes.js';
 import { CD_SIZE, CD_W0_EPD0, CD_W0_ENDI, CD_W0_V, CD_W1_AA64, CD_W1_AFFD } from '../spec/cd.js';
@@ -55,8 +56,6 @@ const TWO32 = 0x100000000;
 const PAGE = 4096;
 /** Pages per 4 GiB: the page number of `hi:lo` is `hi × HI_PAGES + (lo >>> 12)`. */
 const HI_PAGES = 0x100000;
-/** The data of a write's result, and of an empty read (shared: it has no element to change). */
-const NO_DATA = new Uint8Array(0);
 /** Index of the low and high 32-bit word of a 64-bit value stored in a typed array on this host. */
 const LO_WORD = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 0 : 1;
 const HI_WORD = LO_WORD ^ 1;
@@ -210,22 +209,29 @@ const T = {
   Cd: 3,
 } as const;
 
+/** 1 / 4096: a page-aligned address times this is its frame number, exactly (no division). */
+const INV_PAGE = 1 / PAGE;
+
 /**
- * Reads `len` bytes (a few, within one page) at `pa` through aligned 32-bit words: integer
- * address arithmetic only, where a general copy works out page offsets with float modulo.
+ * Copies `len` bytes at `pa` into `out[off …)`. A few bytes within one frame come straight from
+ * the frame's 32-bit words (little-endian, as `PhysicalMemoryLike` stores them; a frame never
+ * written reads as zero): integer arithmetic only, where the general copy works out page offsets
+ * with float division. Longer reads go through `readInto`.
  */
-function readWords(mem: PhysicalMemoryLike, pa: number, out: Uint8Array, len: number): void {
-  let skip = pa & 3;
-  let a = pa - skip;
-  let i = 0;
-  while (i < len) {
-    let w = mem.read32At(a) >>> (skip * 8);
-    for (let b = skip; b < 4 && i < len; b++, i++) {
-      out[i] = w & 0xff;
-      w >>>= 8;
-    }
-    skip = 0;
-    a += 4;
+function readBytes(mem: PhysicalMemoryLike, pa: number, out: Uint8Array, off: number, len: number): void {
+  const o = pa & 0xfff; // the low bits survive ToInt32 for any address below 2^53
+  if (len > 16 || o + len > PAGE) {
+    mem.readInto(pa, out, off, len);
+    return;
+  }
+  const words = mem.frameWords((pa - o) * INV_PAGE);
+  if (words === undefined) {
+    for (let k = 0; k < len; k++) out[off + k] = 0;
+    return;
+  }
+  for (let k = 0; k < len; k++) {
+    const b = o + k;
+    out[off + k] = words[b >>> 2]! >>> ((b & 3) << 3); // a Uint8Array store keeps the low byte
   }
 }
 
@@ -921,14 +927,25 @@ export class VirtioIommuDevice {
   }
 
   /**
-   * {@link dma} with the endpoint ID given apart, as an endpoint puts its own ID on the bus:
-   * the system's endpoints call this, so no request object is copied per DMA. A DMA within one
-   * page of a MAP/UNMAP domain whose translation is cached allocates only its result.
+   * {@link dma} with the endpoint ID given apart, as an endpoint puts its own ID on the bus: a
+   * fresh buffer for a read's bytes and a result object around {@link dmaInto}.
    */
   dmaFrom(endpoint: number, req: DmaRequest): DmaResult {
+    return dmaResultOf(req, (into) => this.dmaInto(endpoint, req, into));
+  }
+
+  /**
+   * {@link dmaFrom} without allocating when it succeeds — the system's endpoints call this: a
+   * read's `⌊size⌋` bytes land in `into[0 …)` (a write takes `req.data` and leaves `into`
+   * alone). Returns `undefined` on success, or the fault, whose record is built only then.
+   * `into` shorter than the read is a caller error (RangeError; core's `Endpoint.dmaInto`
+   * checks it first). Nothing is written to `into` or to memory unless every page translates.
+   */
+  dmaInto(endpoint: number, req: DmaRequest, into: Uint8Array): DmaFault | undefined {
     const write = req.write;
-    const len = write ? (req.data?.length ?? 0) : req.size;
-    if (!(len > 0)) return { ok: true, data: NO_DATA };
+    const len = write ? (req.data?.length ?? 0) : Math.floor(req.size);
+    if (!(len > 0)) return undefined;
+    if (!write && into.length < len) throw new RangeError(`a ${String(len)}-byte read needs a buffer of at least ${String(len)} bytes`);
     const iova = req.iova;
     // Outside [0, 2^64): an address-size fault. (asUintN returns an in-range IOVA itself: no allocation.)
     if (BigInt.asUintN(64, iova) !== iova) return this.fault(F.InputRange, endpoint, req, iova);
@@ -962,14 +979,9 @@ export class VirtioIommuDevice {
         if (!this.cleanPage) pa = -1;
       }
       if (pa >= 0) {
-        if (write) {
-          mem.writeFrom(pa, req.data!, 0, len);
-          return { ok: true, data: NO_DATA };
-        }
-        const out = new Uint8Array(len);
-        if (len <= 8) readWords(mem, pa, out, len);
-        else mem.readInto(pa, out, 0, len);
-        return { ok: true, data: out };
+        if (write) mem.writeFrom(pa, req.data!, 0, len);
+        else readBytes(mem, pa, into, 0, len);
+        return undefined;
       }
     }
     const mode = this.resolve(ep, pasid);
@@ -1019,19 +1031,18 @@ export class VirtioIommuDevice {
         if (hi >= TWO32 && remaining > 0) return this.fault(F.InputRange, endpoint, req, iova);
       }
     }
-    const out = write ? NO_DATA : new Uint8Array(len);
     let off = 0;
     for (let i = 0; i < nseg; i++) {
       const pa = this.segPa[i]!;
       const n = this.segLen[i]!;
       if (pa < 0) {
         if (write) this.msiWrites++;
+        else into.fill(0, off, off + n); // a read of an MSI doorbell returns no memory: zeros
       } else if (write) this.memory.writeFrom(pa, req.data!, off, n);
-      else if (n <= 8 && off === 0) readWords(this.memory, pa, out, n);
-      else this.memory.readInto(pa, out, off, n);
+      else readBytes(this.memory, pa, into, off, n);
       off += n;
     }
-    return { ok: true, data: out };
+    return undefined;
   }
 
   /**
@@ -1248,7 +1259,7 @@ export class VirtioIommuDevice {
     return oa;
   }
 
-  private pageRequest(ep: EndpointState, req: DmaRequest, hi: number, lo: number, kind: number): DmaResult {
+  private pageRequest(ep: EndpointState, req: DmaRequest, hi: number, lo: number, kind: number): DmaFault {
     if (ep.groups.size >= PRI_OUTSTANDING) return this.fault(kind, ep.id, req, req.iova, hi, lo);
     let g = ep.nextGroup;
     for (let i = 0; i < 512 && ep.groups.has(g); i++) g = (g + 1) & 511;
@@ -1270,10 +1281,10 @@ export class VirtioIommuDevice {
       iova: (BigInt(hi) << 32n) | BigInt(lo),
       record: { ...rec, grpid: g, last: true, pasid: req.pasid, detail: FAULT_INFO[kind]![2], bytes },
     };
-    return { ok: false, fault };
+    return fault;
   }
 
-  private fault(kind: number, endpoint: number, req: DmaRequest, iova: bigint, hi?: number, lo?: number): DmaResult {
+  private fault(kind: number, endpoint: number, req: DmaRequest, iova: bigint, hi?: number, lo?: number): DmaFault {
     const [reason, cls, detail] = FAULT_INFO[kind]!;
     const at = hi === undefined || lo === undefined ? iova : (BigInt(hi) << 32n) | BigInt(lo);
     const style = this.profile.faultEvents;
@@ -1297,7 +1308,7 @@ export class VirtioIommuDevice {
     if (req.pasid !== undefined) record.pasid = req.pasid;
     if (this.curFaultLevel >= 0 && kind >= F.S1Translation && kind <= F.S2Walk) record.level = this.curFaultLevel;
     if (kind === F.S2Walk || kind === F.S2Output) record.stage = 2;
-    return { ok: false, fault: { class: cls, name: FAULT_REASON_NAMES[reason]!, code: reason, iova: at, record } };
+    return { class: cls, name: FAULT_REASON_NAMES[reason]!, code: reason, iova: at, record };
   }
 
   private pushEvent(bytes: Uint8Array): void {
