@@ -76,3 +76,37 @@ export const IOMMU_HW_INFO_TYPE_NONE = 0;
 export const IOMMU_HW_INFO_TYPE_INTEL_VTD = 1;
 /** Arm SMMUv3: `struct iommu_hw_info_arm_smmuv3`. */
 export const IOMMU_HW_INFO_TYPE_ARM_SMMUV3 = 2;
+
+/**
+ * `struct vfio_eeh_pe_op.op` (include/uapi/linux/vfio.h): EEH operations on the partitionable
+ * endpoint (PE) of a device, for platforms where a DMA error freezes the PE (PAPR).
+ */
+export const VFIO_EEH_PE_DISABLE = 0;
+/** Enable EEH on the PE. */
+export const VFIO_EEH_PE_ENABLE = 1;
+/** Enable MMIO for a frozen PE. */
+export const VFIO_EEH_PE_UNFREEZE_IO = 2;
+/** Enable DMA for a frozen PE. */
+export const VFIO_EEH_PE_UNFREEZE_DMA = 3;
+/** Read the PE state (one of `VFIO_EEH_PE_STATE_*`). */
+export const VFIO_EEH_PE_GET_STATE = 4;
+/** Deassert the PE reset. */
+export const VFIO_EEH_PE_RESET_DEACTIVATE = 5;
+/** Assert a hot reset. */
+export const VFIO_EEH_PE_RESET_HOT = 6;
+/** Assert a fundamental reset. */
+export const VFIO_EEH_PE_RESET_FUNDAMENTAL = 7;
+/** Configure the PE after a reset (restore its bridges' and functions' configuration). */
+export const VFIO_EEH_PE_CONFIGURE = 8;
+/** Inject an EEH error. */
+export const VFIO_EEH_PE_INJECT_ERR = 9;
+/** `VFIO_EEH_PE_GET_STATE` results: the PE works normally. */
+export const VFIO_EEH_PE_STATE_NORMAL = 0;
+/** A PE reset is in progress (asserted). */
+export const VFIO_EEH_PE_STATE_RESET = 1;
+/** MMIO and DMA are stopped (the PE is frozen). */
+export const VFIO_EEH_PE_STATE_STOPPED = 2;
+/** DMA only is stopped (MMIO was unfrozen). */
+export const VFIO_EEH_PE_STATE_STOPPED_DMA = 4;
+/** The state is temporarily unavailable. */
+export const VFIO_EEH_PE_STATE_UNAVAIL = 5;

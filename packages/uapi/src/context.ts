@@ -274,6 +274,13 @@ export interface IoasidContext {
   setDirtyTracking(hwpt: ObjectId, enable: boolean): void;
   /** Reads (and by default clears) the dirty bitmap of a range. */
   readDirtyBitmap(hwpt: ObjectId, options: DirtyBitmapOptions): Uint8Array;
+  /**
+   * VFIO_EEH_PE_OP on the partitionable endpoint of a bound device: `op` is one of
+   * `VFIO_EEH_PE_*`. Returns the PE state (`VFIO_EEH_PE_STATE_*`) for `VFIO_EEH_PE_GET_STATE`,
+   * 0 otherwise. Only where a DMA error freezes the device (hw_info `dmaFaultFreezes`):
+   * elsewhere EOPNOTSUPP, with the reason in hw_info `unsupported.eeh`.
+   */
+  eehPeOp(dev: ObjectId, op: number): number;
 }
 
 /** A simulated machine with one backend: memory, processes, endpoints, and the uAPI. */

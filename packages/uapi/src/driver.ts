@@ -108,6 +108,12 @@ export interface IommuDriver {
   detach(dev: EndpointDescriptor, pasid: number | undefined): void;
   /** Completes a page-request group. */
   pageResponse(dev: EndpointDescriptor, pasid: number | undefined, grpid: number, code: number): void;
+  /**
+   * An EEH operation (`VFIO_EEH_PE_*`, already range-checked by core) on the device's PE, for a
+   * platform where DMA errors freeze PEs; returns the state for `VFIO_EEH_PE_GET_STATE`, else 0.
+   * Absent: the platform has no EEH (core answers EOPNOTSUPP).
+   */
+  eehPeOp?(dev: EndpointDescriptor, op: number): number;
 }
 
 /** What the platform hands a backend when a system is created. */

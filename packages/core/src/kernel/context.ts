@@ -13,6 +13,8 @@ import {
   IOMMUFD_PAGE_RESP_SUCCESS,
   IoasidError,
   U64_MAX,
+  VFIO_EEH_PE_DISABLE,
+  VFIO_EEH_PE_INJECT_ERR,
   type AllocHwptOptions,
   type AllocPasidOptions,
   type AttachOptions,
@@ -1122,6 +1124,28 @@ export class Context implements IoasidContext {
     const bitmap = new Uint8Array(Number(((pages + 63n) / 64n) * 8n));
     h.domain.readDirty(iova, length, pageSize, bitmap, options.noClear === true);
     return bitmap;
+  }
+
+  /**
+   * VFIO_EEH_PE_OP on the PE of a bound device (vfio_spapr_iommu_eeh_ioctl → eeh_pe_*): an op
+   * outside `VFIO_EEH_PE_DISABLE … VFIO_EEH_PE_INJECT_ERR` is EINVAL; a platform without EEH
+   * is EOPNOTSUPP; a mediated device is no PE of its own (its parent's PE belongs to the parent
+   * driver): EINVAL. The driver carries the op to the platform (RTAS on PAPR).
+   */
+  eehPeOp(devId: ObjectId, op: number): number {
+    this.live();
+    const dev = this.deviceOf(devId);
+    if (!Number.isInteger(op) || op < VFIO_EEH_PE_DISABLE || op > VFIO_EEH_PE_INJECT_ERR) {
+      throw new IoasidError('EINVAL', 'op', `${op} is not a VFIO_EEH_PE_* operation (0..${VFIO_EEH_PE_INJECT_ERR})`);
+    }
+    const driver = this.system.driver;
+    if (driver.eehPeOp === undefined) {
+      throw new IoasidError('EOPNOTSUPP', 'dev', `${dev.endpoint.name}: ${dev.info.unsupported['eeh'] ?? `${dev.info.backend} has no EEH: a DMA error does not freeze the device`}`);
+    }
+    if (dev.endpoint.kind === 'mdev') {
+      throw new IoasidError('EINVAL', 'dev', `${dev.endpoint.name} is a mediated device: its parent's PE belongs to the parent driver`);
+    }
+    return driver.eehPeOp(dev.rid, op);
   }
 
   /** Normalized view of an IOAS's allowed list (for tests and reports). */

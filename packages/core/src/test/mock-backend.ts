@@ -47,6 +47,8 @@ export interface MockOptions {
   readonly unitOf?: (ep: EndpointDescriptor) => number;
   /** Per-endpoint overrides of the hw_info the mock reports (e.g. `{ iopf: false }`). */
   readonly info?: (ep: EndpointDescriptor) => Partial<HwInfo>;
+  /** The driver's EEH entry point (absent: the mock has no EEH, as every backend but PAPR). */
+  readonly eeh?: (ep: EndpointDescriptor, op: number) => number;
 }
 
 /** Mock CPU page table: 8-byte entries, bit 0 present, bit 1 writable, address in 12..51. */
@@ -320,6 +322,7 @@ export function mockBackend(options: MockOptions = {}): BackendDefinition {
           pageResponse: (ep, pasid, grpid, code) => {
             hw.responses.push([ep.rid, pasid, grpid, code]);
           },
+          ...(options.eeh === undefined ? {} : { eehPeOp: options.eeh }),
         },
       };
     },
