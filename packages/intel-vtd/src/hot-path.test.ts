@@ -85,3 +85,74 @@ describe('the DMA fast path keeps the slow path’s answers', () => {
     expect(!w.ok && [w.fault.code, w.fault.class]).toEqual([0x85, 'permission']);
   });
 });
+
+describe('VtdHardware.dmaInto: the native, non-allocating DMA', () => {
+  function mapped(length = 0x10000n) {
+    const s = setup();
+    const buf = s.proc.mmap(length);
+    const ioas = s.ctx.allocIoas();
+    s.ctx.mapDma(ioas, { iova: 0x400000n, vaddr: buf, length });
+    s.ctx.attach(s.ctx.bindDevice(DEV), ioas);
+    return { ...s, buf };
+  }
+  const RID = 0x0010; // 00:02.0
+
+  it('reads into the caller’s buffer at every alignment and length, as dma() returns them', () => {
+    const { hw, proc, buf } = mapped();
+    const bytes = Uint8Array.from({ length: 0x3000 }, (_, i) => (i * 7 + 3) & 0xff);
+    proc.write(buf, bytes);
+    const into = new Uint8Array(200);
+    for (const off of [0, 1, 2, 3, 4, 5, 0xffd, 0xffe, 0xfff, 0x1000]) {
+      for (const size of [0, 1, 3, 4, 5, 8, 63, 64, 65, 128, 200]) {
+        into.fill(0xee);
+        const req = { iova: 0x400000n + BigInt(off), size, write: false };
+        expect(hw.dmaInto(RID, req, into)).toBeUndefined();
+        expect(into.subarray(0, size)).toEqual(bytes.subarray(off, off + size));
+        expect(into.subarray(size).every((b) => b === 0xee)).toBe(true); // nothing past the read
+        expect(hw.dma({ ...req, sourceId: RID })).toEqual({ ok: true, data: bytes.slice(off, off + size) });
+      }
+    }
+  });
+
+  it('a page never written reads as zeros (no frame is created by a read)', () => {
+    const { system, hw } = mapped();
+    const before = system.memory.framesInUse;
+    const into = new Uint8Array(16).fill(0xaa);
+    expect(hw.dmaInto(RID, { iova: 0x405003n, size: 9, write: false }, into)).toBeUndefined();
+    expect([...into]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa]);
+    expect(system.memory.framesInUse).toBe(before);
+  });
+
+  it('returns the same fault record as dma(), and a fault leaves the buffer’s tail alone', () => {
+    const { hw } = mapped(0x1000n);
+    const into = new Uint8Array(8).fill(0x55);
+    const req = { iova: 0x400ffcn, size: 8, write: false }; // the second page is not mapped
+    const f = hw.dmaInto(RID, req, into);
+    const r = hw.dma({ ...req, sourceId: RID });
+    expect(f).toBeDefined();
+    expect(r.ok).toBe(false);
+    expect(!r.ok && { ...r.fault, record: { ...r.fault.record, frcdIndex: undefined } }).toEqual({ ...f, record: { ...f!.record, frcdIndex: undefined } });
+    expect(f!.iova).toBe(0x401000n);
+  });
+
+  it('a write ignores `into`; a read with a short buffer is EINVAL and issues nothing', () => {
+    const { hw, proc, buf } = mapped();
+    expect(hw.dmaInto(RID, { iova: 0x400010n, size: 0, write: true, data: Uint8Array.of(1, 2, 3) }, new Uint8Array(0))).toBeUndefined();
+    expect(proc.read(buf + 0x10n, 3)).toEqual(Uint8Array.of(1, 2, 3));
+    const hits = hw.stats.iotlbHits + hw.stats.iotlbMisses;
+    expect(() => hw.dmaInto(RID, { iova: 0x400010n, size: 4, write: false }, new Uint8Array(3))).toThrow(/EINVAL|at least 4 bytes/);
+    expect(hw.stats.iotlbHits + hw.stats.iotlbMisses).toBe(hits);
+  });
+
+  it('a write across many pages moves every byte once all pages translated, and none when one faults', () => {
+    const { hw, proc, buf } = mapped(0x10000n);
+    const data = Uint8Array.from({ length: 0xe000 }, (_, i) => (i * 13 + 1) & 0xff); // 15 pages touched
+    expect(hw.dmaInto(RID, { iova: 0x400800n, size: 0, write: true, data }, new Uint8Array(0))).toBeUndefined();
+    expect(proc.read(buf + 0x800n, data.length)).toEqual(data);
+    const zeros = new Uint8Array(0x10000);
+    proc.write(buf, zeros);
+    const f = hw.dmaInto(RID, { iova: 0x400800n, size: 0, write: true, data: new Uint8Array(0x10000).fill(9) }, new Uint8Array(0));
+    expect(f?.iova).toBe(0x410000n);
+    expect(proc.read(buf, 0x10000)).toEqual(zeros);
+  });
+});

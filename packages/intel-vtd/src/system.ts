@@ -3,7 +3,7 @@
  * core's createSystem, and `createVtdSystem()`.
  */
 
-import { createSystem, type System, dmaResultInto } from '@ioasid/core';
+import { createSystem, type System } from '@ioasid/core';
 import type { BackendDefinition, EndpointDescriptor, SystemOptions } from '@ioasid/uapi';
 import { VtdHardware, type VtdProfile } from './hw/vtd-hardware.js';
 import { VtdDriver } from './driver/vtd-driver.js';
@@ -42,6 +42,7 @@ export function vtdBackend(options: Omit<VtdSystemOptions, 'devices'> = {}): Bac
         };
         return hw;
       });
+      const unit0 = units[0]!;
       const assign = new Map<string, number>();
       let next = 0;
       for (const e of host.endpoints) {
@@ -55,11 +56,9 @@ export function vtdBackend(options: Omit<VtdSystemOptions, 'devices'> = {}): Bac
         driver,
         hardware: units,
         // The endpoint puts its RID on the bus: the request is passed on as it is (copying it
-        // with an object spread would cost more than the whole translation).
-        dmaInto:
-          n === 1
-            ? (endpoint, request, into) => dmaResultInto(units[0]!.dmaFrom(endpoint.rid, request), into)
-            : (endpoint, request, into) => dmaResultInto(units[unitIndex(endpoint)]!.dmaFrom(endpoint.rid, request), into),
+        // with an object spread would cost more than the whole translation), and the unit reads
+        // straight into the caller's buffer.
+        dmaInto: n === 1 ? (endpoint, request, into) => unit0.dmaInto(endpoint.rid, request, into) : (endpoint, request, into) => units[unitIndex(endpoint)]!.dmaInto(endpoint.rid, request, into),
       };
     },
   };

@@ -6,7 +6,8 @@
  * memory and its registers, never throws at a DMA, and returns synchronously.
  */
 
-import type { DmaRequest, DmaResult, PhysicalMemoryLike } from '@ioasid/uapi';
+import { IoasidError, type DmaFault, type DmaRequest, type DmaResult, type PhysicalMemoryLike } from '@ioasid/uapi';
+import * as core from '@ioasid/core';
 import * as registers from '../spec/registers.js';
 import { DEFAULT_CAP, DEFAULT_ECAP, DEFAULT_VER } from '../spec/defaults.js';
 import * as fields from '../spec/fields.js';
@@ -37,6 +38,7 @@ import type { TranslationConfig } from './translation-config.js';
 // benchmarks) every read would be a call — about half the cost of an IOTLB hit, and a call per
 // `case` a register write's switch tries.
 const { entryAddress, TWO32 } = fields;
+const { dmaResultOf } = core;
 const { SM_FAULT } = faults;
 const { legacyRootEntryReserved, scalableRootHalfReserved } = rootEntry;
 const {
@@ -205,8 +207,10 @@ const POW2 = Array.from({ length: 65 }, (_, k) => 2 ** k);
 /** Index of the low dword of a 64-bit word viewed as two Uint32Array elements (platform byte order). */
 const LO_WORD = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 0 : 1;
 const MSI_BASE = 0xfee00000;
-/** What a write returns as data: one empty array shared by every result (it has nothing to change). */
-const NO_DATA = new Uint8Array(0);
+/** Reads up to this many bytes straight from a frame's words (larger ones through `readInto`). */
+const SMALL_COPY = 64;
+/** XOR of a byte's index in a word with this gives its position from the low end (platform byte order). */
+const BYTE_SWAP = LO_WORD === 0 ? 0 : 3;
 const MSI_END = 0xfef00000;
 const RECOVERABLE = new Set([0x71, 0x79, 0x81, 0x82, 0x85, 0x86, 0x75, 0x76]);
 
@@ -238,6 +242,8 @@ export class VtdHardware {
   private readonly pasidEntry = decodePasidEntry(new Uint32Array(16));
   private readonly iovaSplit = new BigUint64Array(1);
   private readonly iovaWords = new Uint32Array(this.iovaSplit.buffer);
+  /** (address, length) pairs of a multi-page write, moved once every page translated. */
+  private deferred = new Float64Array(16);
   /** 4 KiB pages below the host address width (pass-through output limit). */
   private readonly hawPages: number;
   private rootTable = 0;
@@ -310,6 +316,16 @@ export class VtdHardware {
     this.pasidCache.invalidateAll();
     this.iotlb.invalidateAll();
     this.psc.invalidateAll();
+  }
+
+  /**
+   * Empties the translation caches only — the IOTLB and the paging-structure caches, what a
+   * global IOTLB invalidation (IIRG = 01b) drops — while the context and PASID caches stay
+   * warm, so that the next DMA walks the page table from its root but not the root, context
+   * and PASID tables (benchmarks of table walks use it).
+   */
+  flushTranslationCaches(): void {
+    this.iotlbGlobal();
   }
 
   /** Entries currently cached, per cache. */
@@ -928,13 +944,30 @@ export class VtdHardware {
 
   /**
    * {@link dma} with the requester id given apart, as an endpoint puts its own RID on the
-   * bus: the system's endpoints call this, so no request object is copied per DMA.
+   * bus. A thin wrapper of {@link dmaInto} that allocates the result.
    */
   dmaFrom(sourceId: number, request: DmaRequest): DmaResult {
+    return dmaResultOf(request, (into) => this.dmaInto(sourceId, request, into));
+  }
+
+  /**
+   * {@link dmaFrom} without allocating on success: a read's bytes land in `into[0 … size)`, a
+   * write takes `request.data` (`into` is not used). Returns `undefined`, or the fault (the
+   * same record {@link dma} returns; a fault record is built only on the fault path). The
+   * system's endpoints call this. A read whose `into` is shorter than `size` is a caller
+   * error (EINVAL, argument `into`), not a DMA outcome: nothing is issued.
+   */
+  dmaInto(sourceId: number, request: DmaRequest, into: Uint8Array): DmaFault | undefined {
     const sid = sourceId & 0xffff;
     const write = request.write;
     const data = request.data;
-    const size = write ? (data?.length ?? 0) : Math.max(0, Math.floor(request.size));
+    let size: number;
+    if (write) size = data === undefined ? 0 : data.length;
+    else {
+      const n = Math.floor(request.size);
+      size = n > 0 ? n : 0;
+      if (into.length < size) throw shortBuffer(size, into.length);
+    }
     // The IOVA's 32-bit halves, modulo 2^64 as BigInt.asUintN(64) would give them, without
     // allocating: a BigUint64Array store wraps, and the halves are read back as words.
     const split = this.iovaSplit;
@@ -946,12 +979,11 @@ export class VtdHardware {
     const pasidNum = pasidPresent ? pasid & 0xfffff : 0;
     const exec = pasidPresent && request.exec === true;
     let priv = pasidPresent && request.priv === true;
-    const out = write ? NO_DATA : new Uint8Array(size);
     if (!pasidPresent && write && hi === 0 && lo >= MSI_BASE && lo < MSI_END) {
       this.stats.interruptMessages++; // an interrupt message, not DMA (no interrupt remapping is modelled)
-      return { ok: true, data: out };
+      return undefined;
     }
-    if ((this.regs.dw[GSTS_REG >>> 2]! & GSTS_TES) === 0) return this.untranslated(BigInt.asUintN(64, request.iova), size, write, data, out);
+    if ((this.regs.dw[GSTS_REG >>> 2]! & GSTS_TES) === 0) return this.untranslated(hi * TWO32 + lo, request.iova, size, write, data, into);
     const rc = this.resolve(sid, pasidPresent, pasidNum);
     if (rc < 0) return this.fault(-rc, sid, pasidPresent, pasidNum, BigInt.asUintN(64, request.iova), write, exec, priv);
     const cfg = this.cfg!;
@@ -970,8 +1002,10 @@ export class VtdHardware {
     // bytes only when every page translated: the remapping hardware blocks a request that
     // faults (VT-d spec ch. 7, address translation faults), so memory stays untouched, and one
     // result per request cannot say "the first page was written". Single-page writes and all
-    // reads move as they translate (a read has no side effect to undo).
-    const deferred = write && off + size > 4096 ? ([] as number[]) : undefined;
+    // reads move as they translate (a read has no side effect to undo). The deferred
+    // (address, length) pairs go to a scratch array the unit keeps.
+    const deferring = write && off + size > 4096;
+    let deferredN = 0;
     do {
       const pa = this.translatePage(cfg, vpn, vpnHi, write, !priv, exec && fsInvolved);
       if (pa < 0) {
@@ -981,31 +1015,75 @@ export class VtdHardware {
       const n = Math.min(size - done, 4096 - off);
       if (n > 0) {
         if (!mem.contains(pa + off, n)) return unsupportedRequest(BigInt(vpn) * 4096n + BigInt(off));
-        if (deferred !== undefined) deferred.push(pa + off, n);
+        if (deferring) deferredN = this.defer(deferredN, pa + off, n);
         else if (write) writeBytes(mem, pa + off, data!, done, n);
-        else readBytes(mem, pa + off, out, done, n);
+        else this.readBytes(pa, off, into, done, n);
       }
       done += n;
       vpn++;
       if (((vpn >>> 0) & 0xfffff) === 0) vpnHi = (vpnHi + 1) >>> 0; // the next page crosses into the next 4 GiB
       off = 0;
     } while (done < size);
-    if (deferred !== undefined) {
-      for (let i = 0, at = 0; i < deferred.length; i += 2) {
+    if (deferring) {
+      const deferred = this.deferred;
+      for (let i = 0, at = 0; i < deferredN; i += 2) {
         const n = deferred[i + 1]!;
         writeBytes(mem, deferred[i]!, data!, at, n);
         at += n;
       }
     }
-    return { ok: true, data: out };
+    return undefined;
   }
 
-  private untranslated(iova: bigint, size: number, write: boolean, data: Uint8Array | undefined, out: Uint8Array): DmaResult {
-    const a = Number(iova);
-    if (!this.memory.contains(a, size)) return unsupportedRequest(iova);
+  /** Appends (address, length) to the deferred writes at `count`; returns the new count. */
+  private defer(count: number, addr: number, n: number): number {
+    let d = this.deferred;
+    if (count + 2 > d.length) {
+      const grown = new Float64Array(d.length * 2);
+      grown.set(d);
+      this.deferred = d = grown;
+    }
+    d[count] = addr;
+    d[count + 1] = n;
+    return count + 2;
+  }
+
+  /**
+   * Copies `n` bytes at offset `off` of the 4 KiB page at `page` into `out[at…]`. Up to
+   * {@link SMALL_COPY} bytes come straight from the frame's words (`frameWords`: a frame never
+   * written reads as zero); larger transfers go through `readInto`.
+   */
+  private readBytes(page: number, off: number, out: Uint8Array, at: number, n: number): void {
+    if (n > SMALL_COPY) {
+      this.memory.readInto(page + off, out, at, n);
+      return;
+    }
+    const words = this.memory.frameWords(page / 4096);
+    if (words === undefined) {
+      out.fill(0, at, at + n);
+      return;
+    }
+    if ((off & 3) === 0 && (n & 3) === 0) {
+      for (let k = 0, i = off >>> 2; k < n; k += 4, i++) {
+        const w = words[i]!;
+        out[at + k] = w;
+        out[at + k + 1] = w >>> 8;
+        out[at + k + 2] = w >>> 16;
+        out[at + k + 3] = w >>> 24;
+      }
+      return;
+    }
+    for (let k = 0; k < n; k++) {
+      const b = off + k;
+      out[at + k] = words[b >>> 2]! >>> (((b & 3) ^ BYTE_SWAP) << 3);
+    }
+  }
+
+  private untranslated(a: number, iova: bigint, size: number, write: boolean, data: Uint8Array | undefined, into: Uint8Array): DmaFault | undefined {
+    if (!this.memory.contains(a, size)) return unsupportedRequest(BigInt.asUintN(64, iova));
     if (write) this.memory.writeFrom(a, data!, 0, size);
-    else this.memory.readInto(a, out, 0, size);
-    return { ok: true, data: out };
+    else this.memory.readInto(a, into, 0, size);
+    return undefined;
   }
 
   private fault(
@@ -1017,21 +1095,18 @@ export class VtdHardware {
     write: boolean,
     exec: boolean,
     priv: boolean,
-  ): DmaResult {
+  ): DmaFault {
     const page = iova & ~0xfffn;
     const fiLo = Number(page & 0xffffffffn);
     const fiHi = Number(page >> 32n);
     if (RECOVERABLE.has(smCode) && this.ctx?.pre === true && this.caps.prs) {
       const rec = this.prq.submit({ sid, pasid: pasidPresent ? pasid : undefined, addrLo: fiLo, addrHi: fiHi, write, exec, priv });
       return {
-        ok: false,
-        fault: {
-          class: 'page-request',
-          name: rec.status === 'overflow' ? 'Page request queue overflow' : 'Page request',
-          code: smCode,
-          iova,
-          record: { ...rec, reason: smCode, reasonName: faultReasonName(smCode) },
-        },
+        class: 'page-request',
+        name: rec.status === 'overflow' ? 'Page request queue overflow' : 'Page request',
+        code: smCode,
+        iova,
+        record: { ...rec, reason: smCode, reasonName: faultReasonName(smCode) },
       };
     }
     const legacy = this.ttm === TTM_LEGACY || this.profile === 'qemu';
@@ -1041,45 +1116,23 @@ export class VtdHardware {
       ? -1
       : this.faults.record({ reason: code, sid, fiLo, fiHi, pasid: pasidPresent ? pasid : -1, write, exec, priv });
     return {
-      ok: false,
-      fault: {
-        class: faultClass(smCode),
-        name: faultReasonName(code),
-        code,
-        iova,
-        record: {
-          reason: code,
-          sourceId: sid,
-          pasid: pasidPresent ? pasid : undefined,
-          faultAddress: page,
-          type: write ? 'write' : 'read',
-          exec,
-          priv,
-          recorded: index >= 0,
-          suppressed,
-          frcdIndex: index >= 0 ? index : undefined,
-        },
+      class: faultClass(smCode),
+      name: faultReasonName(code),
+      code,
+      iova,
+      record: {
+        reason: code,
+        sourceId: sid,
+        pasid: pasidPresent ? pasid : undefined,
+        faultAddress: page,
+        type: write ? 'write' : 'read',
+        exec,
+        priv,
+        recorded: index >= 0,
+        suppressed,
+        frcdIndex: index >= 0 ? index : undefined,
       },
     };
-  }
-}
-
-/**
- * Copies `n` bytes of memory at `pa` (inside one page) into `out[at…]`. Small word-aligned
- * transfers go word by word through `read32At`, the accessor models walk with; the others
- * through `readInto`.
- */
-function readBytes(mem: PhysicalMemoryLike, pa: number, out: Uint8Array, at: number, n: number): void {
-  if ((pa & 3) !== 0 || (n & 3) !== 0 || n > 64) {
-    mem.readInto(pa, out, at, n);
-    return;
-  }
-  for (let k = 0; k < n; k += 4) {
-    const w = mem.read32At(pa + k);
-    out[at + k] = w & 0xff;
-    out[at + k + 1] = (w >>> 8) & 0xff;
-    out[at + k + 2] = (w >>> 16) & 0xff;
-    out[at + k + 3] = w >>> 24;
   }
 }
 
@@ -1100,15 +1153,16 @@ function interruptRange(base: number, size: number): boolean {
   return base < MSI_END && base + PAGES_PER_SIZE[size]! * 4096 > MSI_BASE;
 }
 
-function unsupportedRequest(addr: bigint): DmaResult {
+function unsupportedRequest(addr: bigint): DmaFault {
   return {
-    ok: false,
-    fault: {
-      class: 'external-abort',
-      name: 'Unsupported Request (no memory at the output address)',
-      code: 0,
-      iova: addr,
-      record: { address: addr },
-    },
+    class: 'external-abort',
+    name: 'Unsupported Request (no memory at the output address)',
+    code: 0,
+    iova: addr,
+    record: { address: addr },
   };
+}
+
+function shortBuffer(size: number, length: number): IoasidError {
+  return new IoasidError('EINVAL', 'into', `a ${String(size)}-byte read needs a buffer of at least ${String(size)} bytes (got ${String(length)})`);
 }
