@@ -177,3 +177,38 @@ describe('SVA and page requests', () => {
     expect(after.ok).toBe(false);
   });
 });
+
+describe('Endpoint.dmaInto on the native path', () => {
+  it('reads into the caller\'s buffer, writes, and faults exactly as dma() does; with ATS and PRI the page request too', () => {
+    const system = createSmmuV3System({ devices: ['0000:00:02.0'] });
+    const proc = system.createProcess();
+    const buf = proc.mmap(0x1000n);
+    proc.write(buf, Uint8Array.of(9, 8, 7, 6));
+    const ctx = system.open(proc);
+    const ioas = ctx.allocIoas();
+    const dev = ctx.bindDevice('0000:00:02.0');
+    ctx.attach(dev, ioas);
+    ctx.mapDma(ioas, { iova: 0x100000n, vaddr: buf, length: 0x1000n });
+    const ep = system.device('0000:00:02.0');
+    const into = new Uint8Array(6).fill(0xee);
+    expect(ep.dmaInto({ iova: 0x100001n, size: 3, write: false }, into)).toBeUndefined();
+    expect(into).toEqual(Uint8Array.of(8, 7, 6, 0xee, 0xee, 0xee));
+    expect(ep.dmaInto({ iova: 0x100000n, size: 0, write: true, data: Uint8Array.of(1) })).toBeUndefined();
+    expect(proc.read(buf, 1)).toEqual(Uint8Array.of(1));
+    const miss = { iova: 0x200000n, size: 4, write: false };
+    const r = ep.dma(miss);
+    expect(r.ok).toBe(false);
+    const f = ep.dmaInto(miss, into);
+    if (!r.ok) expect(f).toMatchObject({ class: r.fault.class, name: r.fault.name, code: r.fault.code, iova: r.fault.iova });
+    expect(into).toEqual(Uint8Array.of(8, 7, 6, 0xee, 0xee, 0xee));
+
+    // An iopf HWPT: the driver enables ATS and PRI, and a failed translation becomes a PRI Page Request.
+    const q = ctx.allocFaultQueue();
+    const hwpt = ctx.allocHwpt(dev, { parent: ioas, faultQueue: q });
+    ctx.attach(dev, hwpt);
+    expect(ep.dmaInto({ iova: 0x100001n, size: 3, write: false }, into)).toBeUndefined();
+    const pr = ep.dmaInto({ iova: 0x300000n, size: 4, write: false }, into);
+    expect(pr).toMatchObject({ class: 'page-request', name: 'PRI_PAGE_REQUEST', iova: 0x300000n });
+    expect(ctx.readFaults(q)).toMatchObject([{ addr: 0x300000n }]);
+  });
+});

@@ -6,8 +6,8 @@
  * send a PRI Page Request when an ATS translation fails and PRI is enabled.
  */
 
-import type { BackendDefinition, DmaRequest, DmaResult, EndpointDescriptor, SystemOptions } from '@ioasid/uapi';
-import { createSystem, type System, dmaResultInto } from '@ioasid/core';
+import type { BackendDefinition, DmaFault, DmaRequest, EndpointDescriptor, SystemOptions } from '@ioasid/uapi';
+import { createSystem, type System } from '@ioasid/core';
 import { SmmuV3Hardware } from './hw/smmu-v3.js';
 import type { SmmuIdRegisters } from './hw/defaults.js';
 import { SmmuV3Driver } from './driver/smmu-driver.js';
@@ -60,17 +60,22 @@ export function smmuV3Backend(options: SmmuV3BackendOptions = {}): BackendDefini
       hw.onInterrupt = (line) => {
         driver.handleIrq(line);
       };
-      const dma = (ep: EndpointDescriptor, req: DmaRequest): DmaResult => {
-        const useAts = ats.size !== 0 && ats.has(ep.rid);
-        const r = hw.endpointDma(ep.rid, req, useAts);
-        if (r.ok || !useAts || !pri.has(ep.rid) || (r.fault.class !== 'translation' && r.fault.class !== 'permission')) return r;
+      // ATS off (no endpoint has it enabled): straight to the model, nothing else on the path.
+      const dmaInto = (ep: EndpointDescriptor, req: DmaRequest, into: Uint8Array): DmaFault | undefined => {
+        if (ats.size === 0) return hw.endpointDmaInto(ep.rid, req, false, into);
+        return atsDmaInto(ep, req, into);
+      };
+      const atsDmaInto = (ep: EndpointDescriptor, req: DmaRequest, into: Uint8Array): DmaFault | undefined => {
+        const useAts = ats.has(ep.rid);
+        const fault = hw.endpointDmaInto(ep.rid, req, useAts, into);
+        if (fault === undefined || !useAts || !pri.has(ep.rid) || (fault.class !== 'translation' && fault.class !== 'permission')) return fault;
         // The ATS Translation Completion failed: the endpoint asks for the page (PCIe PRI).
         const index = ((prgi.get(ep.rid) ?? 0) % 511) + 1;
         prgi.set(ep.rid, index);
         hw.pageRequest({
           streamId: ep.rid,
           ...(req.pasid === undefined ? {} : { substreamId: req.pasid }),
-          iova: r.fault.iova & ~0xfffn,
+          iova: fault.iova & ~0xfffn,
           read: !req.write,
           write: req.write,
           exec: req.exec === true,
@@ -78,12 +83,9 @@ export function smmuV3Backend(options: SmmuV3BackendOptions = {}): BackendDefini
           last: true,
           prgi: index,
         });
-        return {
-          ok: false,
-          fault: { class: 'page-request', name: 'PRI_PAGE_REQUEST', code: r.fault.code, iova: r.fault.iova, record: { ...r.fault.record, prgi: index } },
-        };
+        return { class: 'page-request', name: 'PRI_PAGE_REQUEST', code: fault.code, iova: fault.iova, record: { ...fault.record, prgi: index } };
       };
-      return { driver, hardware: hw, dmaInto: (ep, req, into) => dmaResultInto(dma(ep, req), into) };
+      return { driver, hardware: hw, dmaInto };
     },
   };
 }

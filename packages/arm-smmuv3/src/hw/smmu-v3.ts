@@ -7,6 +7,7 @@
  * and never hangs: loops are bounded by queue sizes and table levels.
  */
 
+import { dmaResultOf } from '@ioasid/core';
 import type { DmaFault, DmaRequest, DmaResult, FaultClass, PhysicalMemoryLike } from '@ioasid/uapi';
 import { getAddr } from '../spec/bits.js';
 import {
@@ -247,8 +248,8 @@ export interface SmmuMmio {
 
 const TWO32 = 4294967296;
 const SIZE = POW2;
-/** The data of every successful write (reads return a fresh array). */
-const EMPTY = new Uint8Array(0);
+/** 1/4096, exactly: `x * INV_PAGE` is `x / 4096` without a division. */
+const INV_PAGE = 1 / 4096;
 const STORED = new Set([
   SMMU_CR0, SMMU_CR1, SMMU_CR2, SMMU_GBPA, SMMU_AGBPA, SMMU_IRQ_CTRL, SMMU_GERRORN,
   SMMU_GERROR_IRQ_CFG0, SMMU_GERROR_IRQ_CFG0 + 4, SMMU_GERROR_IRQ_CFG1, SMMU_GERROR_IRQ_CFG2,
@@ -321,8 +322,15 @@ export class SmmuV3Hardware {
   private xlLimit = 0;
   private xlRaz = false;
   private pending: DmaFault | undefined;
+  /** The input address as issued (a bigint reference: nothing is computed from it on success). */
   private curIova = 0n;
   private curOff = 0;
+  /** Scratch for splitting the input address into two 32-bit halves (one store, no BigInt math). */
+  private readonly iova64 = new BigUint64Array(1);
+  private readonly iova32 = new Uint32Array(this.iova64.buffer);
+  /** Scratch of runPages: the output address (−1 for RAZ) and length of each piece. */
+  private piecePa = new Float64Array(8);
+  private pieceLen = new Float64Array(8);
   // The transaction being translated (set once per DMA; fault paths build records from them).
   private rqReq: SmmuDmaRequest | undefined;
   private rqSid = 0;
@@ -521,7 +529,12 @@ export class SmmuV3Hardware {
   }
 
   private leave(): void {
-    this.depth--;
+    if (--this.depth !== 0 || this.pendingIrq === 0) return;
+    this.deliverInterrupts();
+  }
+
+  /** Calls the interrupt handler for every pending line, once the outermost access is done. */
+  private deliverInterrupts(): void {
     while (this.depth === 0 && this.pendingIrq !== 0) {
       const p = this.pendingIrq;
       this.pendingIrq = 0;
@@ -849,7 +862,7 @@ export class SmmuV3Hardware {
     if (s?.sid !== sid) return; // no such stall: ignored
     this.stalls.delete(stag);
     let result: DmaResult;
-    if (retry) result = this.doDma(s.request);
+    if (retry) result = dmaResultOf(s.request, (into) => this.runRequest(s.request, into));
     else if (abort) {
       result = {
         ok: false,
@@ -886,7 +899,7 @@ export class SmmuV3Hardware {
 
   /** The input address of the page being translated (built only when a fault needs it). */
   private get fi(): bigint {
-    return this.curIova + BigInt(this.curOff);
+    return BigInt.asUintN(64, this.curIova) + BigInt(this.curOff);
   }
 
   /** The event record fields of the transaction being translated (built on fault paths only). */
@@ -1020,7 +1033,7 @@ export class SmmuV3Hardware {
     return {
       streamId: this.rqSid,
       ...(this.rqSsv ? { substreamId: this.rqSsid } : {}),
-      iova: this.curIova,
+      iova: BigInt.asUintN(64, this.curIova),
       size: this.rqSize,
       write: this.rqWrite,
       ...(this.rqData === undefined ? {} : { data: this.rqData }),
@@ -1256,12 +1269,22 @@ export class SmmuV3Hardware {
   /**
    * A DMA from an endpoint: translated page by page, then performed on memory. Returns the data
    * read (or an empty array for a write), or the fault (also written to the event queue when the
-   * architecture records it).
+   * architecture records it). The allocating form of {@link dmaInto}.
    */
   dma(req: SmmuDmaRequest): DmaResult {
+    return dmaResultOf(req, (into) => this.dmaInto(req, into));
+  }
+
+  /**
+   * A DMA from an endpoint that allocates nothing when it succeeds: a read's bytes land in
+   * `into[0 … size)` (`into` must hold them: a shorter one is a RangeError before anything is
+   * issued), a write takes `req.data` and does not use `into`. Returns undefined on success or
+   * the fault — the same outcome, bytes and event record as {@link dma}.
+   */
+  dmaInto(req: SmmuDmaRequest, into: Uint8Array): DmaFault | undefined {
     this.enter();
     try {
-      return this.doDma(req);
+      return this.runRequest(req, into);
     } finally {
       this.leave();
     }
@@ -1270,28 +1293,46 @@ export class SmmuV3Hardware {
   /**
    * The endpoint side of a DMA as system.ts routes it: StreamID, the platform's request (its
    * `pasid` is the SubstreamID) and whether the endpoint translates through ATS. Same as
-   * {@link dma}, without building a request object.
+   * {@link dma}, without building a request object. The allocating form of
+   * {@link endpointDmaInto}.
    */
   endpointDma(streamId: number, req: DmaRequest, ats: boolean): DmaResult {
+    return dmaResultOf(req, (into) => this.endpointDmaInto(streamId, req, ats, into));
+  }
+
+  /**
+   * {@link endpointDma} without allocating on success: a read's bytes land in `into[0 … size)`.
+   * Returns undefined on success or the fault. Nothing is allocated on the success path: the
+   * input address is split into its two 32-bit halves through a scratch `BigUint64Array`.
+   */
+  endpointDmaInto(streamId: number, req: DmaRequest, ats: boolean, into: Uint8Array): DmaFault | undefined {
     this.enter();
     try {
       this.rqReq = undefined;
-      return this.run(streamId >>> 0, req.pasid, req.iova, req.size, req.write, req.data, req.exec === true, req.priv === true, ats);
+      return this.run(streamId >>> 0, req.pasid, req.iova, req.size, req.write, req.data, req.exec === true, req.priv === true, ats, into);
     } finally {
       this.leave();
     }
   }
 
-  private doDma(req: SmmuDmaRequest): DmaResult {
+  /** Runs `req` (a stalled transaction is kept as this very object). */
+  private runRequest(req: SmmuDmaRequest, into: Uint8Array): DmaFault | undefined {
     this.rqReq = req;
-    return this.run(req.streamId >>> 0, req.substreamId, req.iova, req.size, req.write, req.data, req.exec === true, req.priv === true, req.ats === true);
+    return this.run(req.streamId >>> 0, req.substreamId, req.iova, req.size, req.write, req.data, req.exec === true, req.priv === true, req.ats === true, into);
   }
 
   private run(
     sid: number, substreamId: number | undefined, iova: bigint, reqSize: number, write: boolean, data: Uint8Array | undefined,
-    exec: boolean, priv: boolean, ats: boolean,
-  ): DmaResult {
-    const size = write ? (data?.length ?? 0) : Math.max(0, Math.floor(reqSize));
+    exec: boolean, priv: boolean, ats: boolean, into: Uint8Array,
+  ): DmaFault | undefined {
+    let size: number;
+    if (write) size = data === undefined ? 0 : data.length;
+    else {
+      // As core's dmaReadSize: rounded down, and a negative or non-numeric size reads nothing.
+      size = Math.floor(reqSize);
+      if (!(size > 0)) size = 0;
+      else if (into.length < size) throw new RangeError(`a ${String(size)}-byte read needs a buffer of at least ${String(size)} bytes`);
+    }
     this.rqSid = sid;
     this.rqSsv = substreamId !== undefined;
     this.rqSsid = substreamId === undefined ? 0 : substreamId & 0xfffff;
@@ -1302,50 +1343,66 @@ export class SmmuV3Hardware {
     this.rqSize = reqSize;
     this.rqData = data;
     this.rqNeed = priv ? (exec ? PERM_X_PRIV : write ? PERM_W_PRIV : PERM_R_PRIV) : exec ? PERM_X_USER : write ? PERM_W_USER : PERM_R_USER;
-    let hi: number;
-    let lo: number;
-    const n = Number(iova); // rounds monotonically: exact, and below 2^53, exactly when iova is
-    if (n >= 0 && n < 9007199254740992) {
-      // One conversion, no BigInt arithmetic.
-      hi = Math.floor(n / TWO32);
-      lo = n >>> 0;
-      this.curIova = iova;
-    } else {
-      const u = BigInt.asUintN(64, iova);
-      hi = Number(u >> 32n);
-      lo = Number(u & 0xffffffffn);
-      this.curIova = u;
-    }
+    // The input address modulo 2^64 as two 32-bit halves: one typed-array store, no BigInt
+    // arithmetic and no Number(bigint) (which costs more than the whole IOTLB lookup).
+    this.iova64[0] = iova;
+    const lo = this.iova32[0]!;
+    const hi = this.iova32[1]!;
+    this.curIova = iova;
     this.curOff = 0;
     const fault = this.translate(hi, lo);
-    if (fault !== undefined) return { ok: false, fault };
-    const mem = this.memory;
+    if (fault !== undefined) return fault;
     if (!this.xlRaz && this.xlLimit >= size) {
       // The whole transfer lies in one translation (the common case).
-      if (size > 0 && !mem.contains(this.xlPa, size)) return this.externalAbort();
-      if (write) {
-        if (size > 0) mem.writeFrom(this.xlPa, data!, 0, size);
-        return { ok: true, data: EMPTY };
-      }
-      const out = new Uint8Array(size);
-      if (size > 0) mem.readInto(this.xlPa, out, 0, size);
-      return { ok: true, data: out };
+      if (size === 0) return undefined;
+      const pa = this.xlPa;
+      const mem = this.memory;
+      if (!mem.contains(pa, size)) return this.externalAbort();
+      if (write) mem.writeFrom(pa, data!, 0, size);
+      else this.readData(pa, into, 0, size);
+      return undefined;
     }
-    return this.runPages(hi, lo, size, write, data);
+    return this.runPages(hi, lo, size, write, data, into);
   }
 
-  /** A transfer spanning several translations: every page is translated before any byte moves. */
-  private runPages(hi: number, lo: number, size: number, write: boolean, data: Uint8Array | undefined): DmaResult {
-    const pas: number[] = [];
-    const lens: number[] = [];
+  /**
+   * Copies `n` bytes of memory at `pa` (inside memory) into `out[offset…]`. A small read inside
+   * one frame takes the bytes from the frame's words (a frame never written reads as zero).
+   */
+  private readData(pa: number, out: Uint8Array, offset: number, n: number): void {
+    const off = (pa >>> 0) & 0xfff;
+    if (n > 16 || off + n > 4096) {
+      this.memory.readInto(pa, out, offset, n);
+      return;
+    }
+    // pa / 4096 as a multiplication by its exact reciprocal: no division.
+    const words = this.memory.frameWords(Math.floor(pa * INV_PAGE));
+    if (words === undefined) {
+      for (let i = 0; i < n; i++) out[offset + i] = 0;
+      return;
+    }
+    for (let i = 0; i < n; i++) {
+      const a = off + i;
+      out[offset + i] = words[a >>> 2]! >>> ((a & 3) << 3);
+    }
+  }
+
+  /**
+   * A transfer spanning several translations: every page is translated before any byte moves
+   * (the pieces are kept in scratch arrays the model reuses). A RAZ piece reads as zeros.
+   */
+  private runPages(hi: number, lo: number, size: number, write: boolean, data: Uint8Array | undefined, into: Uint8Array): DmaFault | undefined {
+    let count = 0;
     let done = 0;
     for (;;) {
       // A RAZ/WI termination covers the rest of the 4 KB page; every step makes progress.
       const limit = this.xlRaz ? 4096 - (lo & 0xfff) : this.xlLimit;
       const n = size === 0 ? 0 : Math.max(1, Math.min(limit, size - done));
       if (!this.xlRaz && n > 0 && !this.memory.contains(this.xlPa, n)) return this.externalAbort();
-      pas.push(this.xlRaz ? -1 : this.xlPa);
-      lens.push(n);
+      if (count === this.piecePa.length) this.growPieces();
+      this.piecePa[count] = this.xlRaz ? -1 : this.xlPa;
+      this.pieceLen[count] = n;
+      count++;
       done += n;
       if (done >= size) break;
       this.curOff = done;
@@ -1355,27 +1412,35 @@ export class SmmuV3Hardware {
         hi = (hi + 1) >>> 0;
       }
       const fault = this.translate(hi, lo);
-      if (fault !== undefined) return { ok: false, fault };
+      if (fault !== undefined) return fault;
     }
-    const out = write ? EMPTY : new Uint8Array(size);
     let off = 0;
-    for (let i = 0; i < pas.length; i++) {
-      const pa = pas[i]!;
-      const n = lens[i]!;
-      if (pa >= 0 && n > 0) {
-        if (write) this.memory.writeFrom(pa, data!, off, n);
-        else this.memory.readInto(pa, out, off, n);
+    for (let i = 0; i < count; i++) {
+      const pa = this.piecePa[i]!;
+      const n = this.pieceLen[i]!;
+      if (n > 0) {
+        if (write) {
+          if (pa >= 0) this.memory.writeFrom(pa, data!, off, n);
+        } else if (pa >= 0) this.readData(pa, into, off, n);
+        else into.fill(0, off, off + n);
       }
       off += n;
     }
-    return { ok: true, data: out };
+    return undefined;
   }
 
-  private externalAbort(): DmaResult {
-    return {
-      ok: false,
-      fault: { class: 'external-abort', name: 'EXTERNAL_ABORT', code: 0, iova: this.fi, record: { pa: this.xlPa } },
-    };
+  /** Doubles the scratch arrays of {@link runPages} (a transfer of more pieces than ever before). */
+  private growPieces(): void {
+    const pa = new Float64Array(this.piecePa.length * 2);
+    const len = new Float64Array(this.pieceLen.length * 2);
+    pa.set(this.piecePa);
+    len.set(this.pieceLen);
+    this.piecePa = pa;
+    this.pieceLen = len;
+  }
+
+  private externalAbort(): DmaFault {
+    return { class: 'external-abort', name: 'EXTERNAL_ABORT', code: 0, iova: this.fi, record: { pa: this.xlPa } };
   }
 }
 
