@@ -4,7 +4,7 @@
  */
 
 import type { BackendDefinition, SystemOptions } from '@ioasid/uapi';
-import { createSystem, type System, dmaResultInto } from '@ioasid/core';
+import { createSystem, type System } from '@ioasid/core';
 import { PaprHypervisor, type PaprPeOptions, type PaprProfile } from './hw/hypervisor.js';
 import { PaprDriver } from './driver/papr-driver.js';
 import type { DdwPolicy } from './driver/ddw-setup.js';
@@ -45,7 +45,7 @@ export function paprBackend(options: PaprBackendOptions = {}): BackendDefinition
       return {
         driver,
         hardware: hv,
-        dmaInto: (endpoint, request, into) => dmaResultInto(hv.dmaFrom(endpoint.name, request), into),
+        dmaInto: (endpoint, request, into) => hv.dmaInto(endpoint.name, request, into),
       };
     },
   };

@@ -4,8 +4,8 @@
  * a third-party driver drives it by hcalls and RTAS alone; every call returns synchronously.
  */
 
-import { IoasidError, type DmaRequest, type DmaResult, type PhysicalMemoryLike } from '@ioasid/uapi';
-import { parsePciName } from '@ioasid/core';
+import { IoasidError, type DmaFault, type DmaRequest, type DmaResult, type PhysicalMemoryLike } from '@ioasid/uapi';
+import { NO_DMA_DATA, dmaReadSize, dmaResultOf, parsePciName } from '@ioasid/core';
 import type { HcallResult } from '../spec/hcall.js';
 import {
   DDW_PGSIZE_4K,
@@ -38,7 +38,7 @@ import { tceHcall, type TceHcallContext } from './tce-hcalls.js';
 import { createPeDmaWindow, queryPeDmaWindow, removePeDmaWindow, resetPeDmaWindows } from './ddw-rtas.js';
 import { readSlotResetState2, setEehOption, setSlotReset } from './eeh-rtas.js';
 import type { RtasContext } from './rtas-context.js';
-import { phbDma } from './phb-dma.js';
+import { phbDmaInto } from './phb-dma.js';
 
 /** QEMU's `SPAPR_PCI_BASE_BUID`: the first PHB's BUID. */
 export const SPAPR_PCI_BASE_BUID = 0x800000020000000n;
@@ -88,6 +88,13 @@ export interface PaprHypervisorOptions {
 /** The default size of a window's TCE cache. */
 export const DEFAULT_TCE_CACHE_ENTRIES = 512;
 
+/**
+ * The longest read {@link PaprHypervisor.dmaFrom} gives a buffer of its own: a longer one is
+ * translated (and faults as the PHB would) but moves no byte and, when it translates, ends in a
+ * `bad-config` fault instead of a buffer the JS engine cannot allocate.
+ */
+const MAX_READ_BUFFER = 2 ** 32;
+
 /** A DMA window as {@link PaprHypervisor.liobns} reports it. */
 export interface PaprWindowInfo {
   /** The LIOBN naming the window's TCE table. */
@@ -128,6 +135,8 @@ export class PaprHypervisor implements PaprFirmware {
   readonly profile: PaprProfile;
   /** TCE cache entries per window (0: no cache). */
   readonly tceCacheEntries: number;
+  /** `memory.sizeNumber`, read once (memory does not change size). */
+  private readonly memSize: number;
   private readonly pes: PartitionableEndpoint[] = [];
   private readonly byDevice = new Map<string, PartitionableEndpoint>();
   private readonly defaults = new WeakMap<PartitionableEndpoint, TceTable>();
@@ -141,6 +150,7 @@ export class PaprHypervisor implements PaprFirmware {
   /** @param options - memory, PEs, profile */
   constructor(options: PaprHypervisorOptions) {
     this.memory = options.memory;
+    this.memSize = options.memory.sizeNumber;
     this.profile = options.profile ?? 'papr';
     this.buid = options.buid ?? SPAPR_PCI_BASE_BUID;
     const cacheEntries = options.tceCacheEntries ?? DEFAULT_TCE_CACHE_ENTRIES;
@@ -298,30 +308,52 @@ export class PaprHypervisor implements PaprFirmware {
 
   /**
    * A DMA from the function named `device` (what {@link dma} does, without a request object
-   * that names the device: the system's endpoints call this once per DMA).
+   * that names the device): {@link dmaInto} with a fresh buffer, as a `DmaResult`.
    */
   dmaFrom(device: string, request: DmaRequest): DmaResult {
+    if (dmaReadSize(request) > MAX_READ_BUFFER) {
+      const fault = this.dmaInto(device, request, NO_DMA_DATA);
+      return fault === undefined ? { ok: true, data: NO_DMA_DATA } : { ok: false, fault };
+    }
+    return dmaResultOf(request, (into) => this.dmaInto(device, request, into));
+  }
+
+  /**
+   * A DMA from the function named `device`, a read's bytes landing in `into[0, size)`:
+   * `undefined` on success, or the fault (with the PE's freeze state). Never throws; the success
+   * path allocates nothing. A read whose buffer is shorter than `size` is translated as usual
+   * (and faults as the PHB would) but moves no byte and ends in a `bad-config` fault.
+   */
+  dmaInto(device: string, request: DmaRequest, into: Uint8Array): DmaFault | undefined {
     let pe = this.lastPe;
-    if (device !== this.lastDevice) {
+    if (device !== this.lastDevice || pe === undefined) {
       pe = this.byDevice.get(device);
       if (pe === undefined) {
-        return {
-          ok: false,
-          fault: { class: 'blocked', name: 'no PE: the function is not on this PHB', code: 0, iova: request.iova, record: { device } },
-        };
+        return { class: 'blocked', name: 'no PE: the function is not on this PHB', code: 0, iova: request.iova, record: { device } };
       }
       this.lastDevice = device;
       this.lastPe = pe;
     }
-    return phbDma(this.memory, pe!, device, request);
+    return phbDmaInto(this.memory, this.memSize, pe, device, request, into);
   }
 
   /**
-   * Empties the PHB's translation caches (every window's TCE cache): the next DMA through each
-   * window fetches its TCE from the table in memory.
+   * Empties the PHB's translation caches: every window's TCE cache, so that the next DMA through
+   * each window fetches its TCE from the table in memory. The PE and window configuration (which
+   * function is in which PE, the windows' TCE table descriptors) stays as it is.
+   */
+  flushTranslationCaches(): void {
+    for (const pe of this.pes) for (const w of pe.windows) w?.flush();
+  }
+
+  /**
+   * Empties every cache of the model: the TCE caches ({@link flushTranslationCaches}) and the
+   * resolution of the last DMA's function to its PE, so that the next DMA looks its PE up again.
    */
   flushCaches(): void {
-    for (const pe of this.pes) for (const w of pe.windows) w?.flush();
+    this.flushTranslationCaches();
+    this.lastDevice = undefined;
+    this.lastPe = undefined;
   }
 
   /**

@@ -3,11 +3,12 @@
  * the real page. A DMA outside every window, through a "page fault" TCE, or against the TCE's
  * direction freezes the whole PE (EEH state 2) and is recorded; while the PE is not in state 0
  * every DMA fails. All pages are translated before any byte moves, so a failed DMA transfers
- * nothing. No BigInt on the success path: the IOVA is split into 32-bit halves once (and not
- * again while a stream repeats it), and the TCE is read as two 32-bit words.
+ * nothing. A read lands in the caller's buffer: the success path allocates nothing (no BigInt,
+ * no object, no array): the IOVA is split into 32-bit halves by one typed-array store, each TCE
+ * is read as two 32-bit words, and a multi-page DMA keeps its segments in scratch typed arrays.
  */
 
-import type { DmaFault, DmaRequest, DmaResult, FaultClass, PhysicalMemoryLike } from '@ioasid/uapi';
+import type { DmaFault, DmaRequest, FaultClass, PhysicalMemoryLike } from '@ioasid/uapi';
 import {
   PAPR_DMA_ERROR_NAMES,
   PAPR_DMA_ERR_INVALID_TCE,
@@ -23,6 +24,35 @@ import type { PartitionableEndpoint } from './pe.js';
 import type { TceTable } from './tce-table.js';
 
 const TWO32 = 4294967296;
+const FRAME = 4096;
+const FRAME_INV = 1 / FRAME;
+/** Reads up to this many bytes inside one 4 KiB frame are copied word by word from the frame. */
+const SMALL_READ = 64;
+
+/** The IOVA as a 64-bit word and as its two 32-bit halves (one store splits it, wrapping mod 2^64). */
+const iova64 = new BigUint64Array(1);
+const iova32 = new Uint32Array(iova64.buffer);
+/** Index of the high and low halves in `iova32` (the host's byte order). */
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+const HI = LITTLE_ENDIAN ? 1 : 0;
+const LO = LITTLE_ENDIAN ? 0 : 1;
+
+/**
+ * Segments of a multi-page DMA (real address, length), translated before any byte moves;
+ * grown (rarely) when a DMA spans more pages than they hold. DMAs never nest, so one set serves
+ * every PHB.
+ */
+let segAddr = new Float64Array(16);
+let segLen = new Float64Array(16);
+
+function growSegments(): void {
+  const a = new Float64Array(segAddr.length * 2);
+  const l = new Float64Array(segLen.length * 2);
+  a.set(segAddr);
+  l.set(segLen);
+  segAddr = a;
+  segLen = l;
+}
 
 const CLASS_OF: Readonly<Record<number, FaultClass>> = {
   [PAPR_DMA_ERR_NO_WINDOW]: 'translation',
@@ -31,10 +61,6 @@ const CLASS_OF: Readonly<Record<number, FaultClass>> = {
   [PAPR_DMA_ERR_WRITE_PROTECTED]: 'permission',
   [PAPR_DMA_ERR_MEMORY]: 'external-abort',
 };
-
-function failed(fault: DmaFault): DmaResult {
-  return { ok: false, fault };
-}
 
 function freeze(
   pe: PartitionableEndpoint,
@@ -45,68 +71,70 @@ function freeze(
   window: TceTable | undefined,
   tceIndex: number | undefined,
   tce: bigint | undefined,
-): DmaResult {
+): DmaFault {
   const iova = BigInt.asUintN(64, req.iova + BigInt(at));
   const name = PAPR_DMA_ERROR_NAMES[code]!;
   const rec = { code, name, device, iova, write: req.write, liobn: window?.liobn, tceIndex, tce };
   pe.freezes.push(rec);
   pe.state = EEH_PE_STATE_STOPPED_IO_DMA;
-  return failed({
-    class: CLASS_OF[code]!,
-    name,
-    code,
-    iova,
-    record: { ...rec, configAddr: pe.configAddr, peState: pe.state, frozen: true },
-  });
+  return { class: CLASS_OF[code]!, name, code, iova, record: { ...rec, configAddr: pe.configAddr, peState: pe.state, frozen: true } };
 }
 
-/** The last IOVA split into 32-bit halves: a DMA stream that repeats an address skips the BigInt work. */
-const lastIova: { iova: bigint | undefined; hi: number; lo: number } = { iova: undefined, hi: 0, lo: 0 };
+/** The request names no PASID the PHB could carry: refused, not a translation error, no freeze. */
+function pasidRefused(pe: PartitionableEndpoint, device: string, req: DmaRequest): DmaFault {
+  return {
+    class: 'blocked',
+    name: 'PASID prefix not supported (PAPR has no PASID)',
+    code: 0,
+    iova: req.iova,
+    record: { device, configAddr: pe.configAddr, peState: pe.state, pasid: req.pasid },
+  };
+}
 
-function split(iova: bigint): void {
-  if (iova === lastIova.iova) return;
-  const v = BigInt.asUintN(64, iova);
-  lastIova.hi = Number(v >> 32n);
-  lastIova.lo = Number(v & 0xffffffffn);
-  lastIova.iova = iova;
+/** A DMA while the PE is not in EEH state 0: refused with the state as its code. */
+function frozen(pe: PartitionableEndpoint, device: string, req: DmaRequest): DmaFault {
+  return {
+    class: 'frozen',
+    name: PAPR_FROZEN_NAMES[pe.state] ?? `EEH: PE state ${pe.state}`,
+    code: pe.state,
+    iova: req.iova,
+    record: { device, configAddr: pe.configAddr, peState: pe.state, frozen: true, write: req.write },
+  };
+}
+
+/** A read whose buffer is shorter than the read (only a direct caller of the model can do that). */
+function shortBuffer(req: DmaRequest, length: number, into: Uint8Array): DmaFault {
+  return { class: 'bad-config', name: 'DMA read buffer too short', code: 0, iova: req.iova, record: { length, buffer: into.length } };
 }
 
 /**
- * Carries one DMA of a PE's function through the PHB. Never throws. The success path works on
- * the IOVA's 32-bit halves and reads each TCE as two 32-bit words: no BigInt (but the IOVA's
- * split when it changes), no float division, nothing allocated but the result. Fault records
- * are built on the fault path only.
+ * Carries one DMA of a PE's function through the PHB; a read's bytes land in `into[0, size)`.
+ * Returns `undefined` on success, or the fault (the PE frozen and the freeze recorded where
+ * LoPAR says so). Never throws. The success path allocates nothing: the IOVA's halves come from
+ * one typed-array store, each TCE is two 32-bit words (from the TCE cache or the table's frame),
+ * and a small read inside one frame is copied from the frame's words. Fault records are built on
+ * the fault path only. `memSize` is `memory.sizeNumber`.
  */
-export function phbDma(memory: PhysicalMemoryLike, pe: PartitionableEndpoint, device: string, req: DmaRequest): DmaResult {
-  if (req.pasid !== undefined) {
-    // The PHB has no PASID support: a PASID-prefixed request is refused (not a translation error, no freeze).
-    return failed({
-      class: 'blocked',
-      name: 'PASID prefix not supported (PAPR has no PASID)',
-      code: 0,
-      iova: req.iova,
-      record: { device, configAddr: pe.configAddr, peState: pe.state, pasid: req.pasid },
-    });
-  }
+export function phbDmaInto(
+  memory: PhysicalMemoryLike,
+  memSize: number,
+  pe: PartitionableEndpoint,
+  device: string,
+  req: DmaRequest,
+  into: Uint8Array,
+): DmaFault | undefined {
+  if (req.pasid !== undefined) return pasidRefused(pe, device, req);
+  if (pe.state !== EEH_PE_STATE_NORMAL) return frozen(pe, device, req);
   const write = req.write;
-  if (pe.state !== EEH_PE_STATE_NORMAL) {
-    return failed({
-      class: 'frozen',
-      name: PAPR_FROZEN_NAMES[pe.state] ?? `EEH: PE state ${pe.state}`,
-      code: pe.state,
-      iova: req.iova,
-      record: { device, configAddr: pe.configAddr, peState: pe.state, frozen: true, write },
-    });
-  }
   const data = req.data;
   const length = write ? (data?.length ?? 0) : req.size;
   if (!(length >= 0) || !Number.isInteger(length)) {
-    return failed({ class: 'bad-config', name: 'malformed DMA length', code: 0, iova: req.iova, record: { length } });
+    return { class: 'bad-config', name: 'malformed DMA length', code: 0, iova: req.iova, record: { length } };
   }
-  if (length === 0) return { ok: true, data: new Uint8Array(0) };
-  split(req.iova);
-  const hi = lastIova.hi;
-  const lo = lastIova.lo;
+  if (length === 0) return undefined;
+  iova64[0] = req.iova;
+  const hi = iova32[HI]!;
+  const lo = iova32[LO]!;
 
   let window: TceTable | undefined;
   let off = -1;
@@ -128,30 +156,24 @@ export function phbDma(memory: PhysicalMemoryLike, pe: PartitionableEndpoint, de
   const index = Math.floor(off * window.pageInv);
   const inPage = off - index * pageSize;
   if (inPage + length <= pageSize && off + length <= window.sizeNumber) {
-    // One IOMMU page: the common case, without the segment lists.
+    // One IOMMU page: the common case, without segments.
     let real = window.pageOf(memory, index, need) + inPage;
-    if (!(real >= inPage && memory.contains(real, length))) {
-      const r = slowTranslate(memory, pe, device, req, window, index, inPage, length, need, 0);
+    if (!(real >= inPage && real + length <= memSize)) {
+      const r = slowTranslate(memory, memSize, pe, device, req, window, index, inPage, length, need, 0);
       if (typeof r !== 'number') return r;
       real = r;
     }
     if (write) {
       memory.writeFrom(real, data!, 0, length);
-      return { ok: true, data: new Uint8Array(0) };
+      return undefined;
     }
-    const out = new Uint8Array(length);
-    const inWord = real & 3;
-    if (inWord + length <= 4) {
-      // Inside one aligned 32-bit word (a register-sized read): one word load.
-      const v = memory.read32At(real - inWord) >>> (8 * inWord);
-      for (let i = 0; i < length; i++) out[i] = v >>> (8 * i);
-    } else memory.readInto(real, out, 0, length);
-    return { ok: true, data: out };
+    if (into.length < length) return shortBuffer(req, length, into);
+    readSmallOrInto(memory, real, into, 0, length);
+    return undefined;
   }
 
   // All pages are translated before any byte moves, so a failed DMA transfers nothing.
-  const segAddr: number[] = [];
-  const segLen: number[] = [];
+  let segs = 0;
   let pos = 0;
   while (pos < length) {
     const o = off + pos;
@@ -160,31 +182,65 @@ export function phbDma(memory: PhysicalMemoryLike, pe: PartitionableEndpoint, de
     const at = o - i * pageSize;
     const n = Math.min(pageSize - at, length - pos);
     let real = window.pageOf(memory, i, need) + at;
-    if (!(real >= at && memory.contains(real, n))) {
-      const r = slowTranslate(memory, pe, device, req, window, i, at, n, need, pos);
+    if (!(real >= at && real + n <= memSize)) {
+      const r = slowTranslate(memory, memSize, pe, device, req, window, i, at, n, need, pos);
       if (typeof r !== 'number') return r;
       real = r;
     }
-    segAddr.push(real);
-    segLen.push(n);
+    if (segs === segAddr.length) growSegments();
+    segAddr[segs] = real;
+    segLen[segs] = n;
+    segs++;
     pos += n;
   }
 
   if (write) {
     let done = 0;
-    for (let i = 0; i < segAddr.length; i++) {
-      memory.writeFrom(segAddr[i]!, data!, done, segLen[i]!);
-      done += segLen[i]!;
+    for (let i = 0; i < segs; i++) {
+      const n = segLen[i]!;
+      memory.writeFrom(segAddr[i]!, data!, done, n);
+      done += n;
     }
-    return { ok: true, data: new Uint8Array(0) };
+    return undefined;
   }
-  const out = new Uint8Array(length);
+  if (into.length < length) return shortBuffer(req, length, into);
   let done = 0;
-  for (let i = 0; i < segAddr.length; i++) {
-    memory.readInto(segAddr[i]!, out, done, segLen[i]!);
-    done += segLen[i]!;
+  for (let i = 0; i < segs; i++) {
+    const n = segLen[i]!;
+    readSmallOrInto(memory, segAddr[i]!, into, done, n);
+    done += n;
   }
-  return { ok: true, data: out };
+  return undefined;
+}
+
+/**
+ * Copies `length` bytes of memory at `real` (inside memory) into `into[offset…]`: a small read
+ * inside one 4 KiB frame straight from the frame's words (a never-written frame reads as zero),
+ * anything else through `memory.readInto`.
+ */
+function readSmallOrInto(memory: PhysicalMemoryLike, real: number, into: Uint8Array, offset: number, length: number): void {
+  const pfn = Math.floor(real * FRAME_INV);
+  const at = real - pfn * FRAME;
+  if (length > SMALL_READ || at + length > FRAME) {
+    memory.readInto(real, into, offset, length);
+    return;
+  }
+  const words = memory.frameWords(pfn);
+  if (words === undefined) {
+    for (let i = 0; i < length; i++) into[offset + i] = 0;
+  } else if (length === 4 && (at & 3) === 0) {
+    // One aligned 32-bit word (a register-sized read): one load, little-endian bytes.
+    const v = words[at >>> 2]!;
+    into[offset] = v;
+    into[offset + 1] = v >>> 8;
+    into[offset + 2] = v >>> 16;
+    into[offset + 3] = v >>> 24;
+  } else {
+    for (let i = 0; i < length; i++) {
+      const b = at + i;
+      into[offset + i] = words[b >>> 2]! >>> ((b & 3) << 3);
+    }
+  }
 }
 
 /**
@@ -194,6 +250,7 @@ export function phbDma(memory: PhysicalMemoryLike, pe: PartitionableEndpoint, de
  */
 function slowTranslate(
   memory: PhysicalMemoryLike,
+  memSize: number,
   pe: PartitionableEndpoint,
   device: string,
   req: DmaRequest,
@@ -203,7 +260,7 @@ function slowTranslate(
   n: number,
   need: number,
   pos: number,
-): number | DmaResult {
+): number | DmaFault {
   window.invalidate(index);
   const entryAddr = window.table + index * TCE_ENTRY_SIZE;
   if (!memory.contains(entryAddr, TCE_ENTRY_SIZE)) return freeze(pe, device, req, PAPR_DMA_ERR_MEMORY, pos, window, index, undefined);
@@ -217,5 +274,5 @@ function slowTranslate(
   }
   // QEMU masks the TCE to the window's page size (translate: `tce & ~(page_mask)`).
   const real = ((tHi & window.rpnMaskHi) >>> 0) * TWO32 + ((tLo & window.rpnMaskLo) >>> 0) + inPage;
-  return memory.contains(real, n) ? real : freeze(pe, device, req, PAPR_DMA_ERR_MEMORY, pos, window, index, tce);
+  return real >= 0 && real + n <= memSize ? real : freeze(pe, device, req, PAPR_DMA_ERR_MEMORY, pos, window, index, tce);
 }
