@@ -110,3 +110,14 @@ export const VFIO_EEH_PE_STATE_STOPPED = 2;
 export const VFIO_EEH_PE_STATE_STOPPED_DMA = 4;
 /** The state is temporarily unavailable. */
 export const VFIO_EEH_PE_STATE_UNAVAIL = 5;
+
+/** `enum iommu_viommu_type`: reserved for a vIOMMU with no vendor part. */
+export const IOMMU_VIOMMU_TYPE_DEFAULT = 0;
+/** An Arm SMMUv3 vIOMMU: virtual StreamIDs, nested STEs, CMDQ-format invalidation. */
+export const IOMMU_VIOMMU_TYPE_ARM_SMMUV3 = 1;
+/** `enum iommu_veventq_type`: reserved. */
+export const IOMMU_VEVENTQ_TYPE_DEFAULT = 0;
+/** Arm SMMUv3 event records (`struct iommu_vevent_arm_smmuv3`: the 32-byte record, vSID in it). */
+export const IOMMU_VEVENTQ_TYPE_ARM_SMMUV3 = 1;
+/** `struct iommufd_vevent_header.flags`: events were lost; the header carries no data. */
+export const IOMMU_VEVENTQ_FLAG_LOST_EVENTS = 1 << 0;

@@ -171,6 +171,32 @@ export interface InvalidateVirtio {
 /** A user invalidation entry, of the HWPT's data type. */
 export type InvalidateEntry = InvalidateVtdS1 | InvalidateArmSmmuv3 | InvalidateVirtio;
 
+/** IOMMU_VIOMMU_ALLOC options. */
+export interface AllocViommuOptions {
+  /** `IOMMU_VIOMMU_TYPE_*`. */
+  readonly type: number;
+  /** The nest-parent HWPT whose stage 2 the vIOMMU's nested HWPTs use (`hwpt_id`). */
+  readonly hwpt: ObjectId;
+}
+
+/** IOMMU_VEVENTQ_ALLOC options. */
+export interface AllocVeventqOptions {
+  /** `IOMMU_VEVENTQ_TYPE_*`. */
+  readonly type: number;
+  /** The most events the queue holds (`veventq_depth`, ≥ 1); more are lost. */
+  readonly depth: number;
+}
+
+/** One entry read from a vEVENTQ: `struct iommufd_vevent_header` and the type's data. */
+export interface Vevent {
+  /** `IOMMU_VEVENTQ_FLAG_LOST_EVENTS` on the header that marks lost events (no data then). */
+  readonly flags: number;
+  /** 0 … 2^31 − 1, then 0 again; a gap means events were lost. */
+  readonly sequence: number;
+  /** The event data (empty for a lost-events header). */
+  readonly data: Uint8Array;
+}
+
 /** A recoverable I/O page fault as read from a fault queue (`struct iommu_hwpt_pgfault`). */
 export interface PageFault {
   /** IOMMU_PGFAULT_FLAGS_*. */
@@ -281,6 +307,19 @@ export interface IoasidContext {
    * elsewhere EOPNOTSUPP, with the reason in hw_info `unsupported.eeh`.
    */
   eehPeOp(dev: ObjectId, op: number): number;
+  /**
+   * IOMMU_VIOMMU_ALLOC: a vIOMMU of `type` for the IOMMU instance of `dev`, over a nest-parent
+   * HWPT. Nested HWPTs are then allocated with the vIOMMU as `parent`, devices get their
+   * virtual IDs with `allocVdevice`, and `invalidateHwpt(viommu, …)` takes commands with
+   * virtual IDs. Destroying it while it has nested HWPTs, vDEVICEs or vEVENTQs is EBUSY.
+   */
+  allocViommu(dev: ObjectId, options: AllocViommuOptions): ObjectId;
+  /** IOMMU_VDEVICE_ALLOC: the device's virtual ID (vSID, vRID) on the vIOMMU; a repeat is EEXIST. */
+  allocVdevice(viommu: ObjectId, dev: ObjectId, virtId: bigint): ObjectId;
+  /** IOMMU_VEVENTQ_ALLOC: the vIOMMU's queue of events of `type` (one per type: EEXIST). */
+  allocVeventq(viommu: ObjectId, options: AllocVeventqOptions): ObjectId;
+  /** Reads (and removes) the queued events of a vEVENTQ, oldest first. */
+  readVevents(veventq: ObjectId): Vevent[];
 }
 
 /** A simulated machine with one backend: memory, processes, endpoints, and the uAPI. */

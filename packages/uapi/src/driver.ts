@@ -114,6 +114,36 @@ export interface IommuDriver {
    * Absent: the platform has no EEH (core answers EOPNOTSUPP).
    */
   eehPeOp?(dev: EndpointDescriptor, op: number): number;
+  /**
+   * IOMMU_VIOMMU_ALLOC for the IOMMU instance of `dev` over `parent` (a nest-parent paging
+   * domain of this driver). An unsupported type is EOPNOTSUPP; a parent of another instance
+   * EINVAL. Absent: the driver has no vIOMMU (core answers EOPNOTSUPP).
+   */
+  allocViommu?(dev: EndpointDescriptor, parent: DriverDomain, type: number): DriverViommu;
+}
+
+/** A vIOMMU as the driver keeps it (`struct iommufd_viommu` and its driver part). */
+export interface DriverViommu {
+  /** The vEVENTQ types it reports (`IOMMU_VEVENTQ_TYPE_*`). */
+  readonly eventTypes: readonly number[];
+  /**
+   * Records `dev`'s virtual ID. A device of another IOMMU instance, or an ID the architecture
+   * cannot hold (a vSID above 32 bits), is EINVAL. Core has checked for duplicates.
+   */
+  addVdevice(dev: EndpointDescriptor, virtId: bigint): void;
+  /** Forgets a device's virtual ID. */
+  removeVdevice(dev: EndpointDescriptor): void;
+  /** A nested domain allocated from the vIOMMU (the vendor data as for `allocNestedDomain`). */
+  allocNested(dev: EndpointDescriptor, data: HwptData, options: { readonly iopf: boolean }): DriverDomain;
+  /**
+   * vIOMMU-wide user invalidation: entries name devices by virtual ID. Returns the entries
+   * handled; a bad entry is an IoasidError naming `entries[i]`.
+   */
+  invalidate(entries: readonly InvalidateEntry[]): number;
+  /** Where events of `type` go (each call replaces the sink; undefined drops them). */
+  setEventSink(type: number, sink: ((data: Uint8Array) => void) | undefined): void;
+  /** Releases what the driver holds for it. */
+  free(): void;
 }
 
 /** What the platform hands a backend when a system is created. */

@@ -45,6 +45,11 @@ export interface HwInfo {
    * absent or false: a fault affects only the faulting request.
    */
   readonly dmaFaultFreezes?: boolean;
+  /**
+   * The vIOMMU types (`IOMMU_VIOMMU_TYPE_*`) `allocViommu` accepts for this device; absent or
+   * empty: none (EOPNOTSUPP, with the reason in `unsupported.viommu`).
+   */
+  readonly viommuTypes?: readonly number[];
   /** Page sizes the IOMMU can map, in bytes, ascending. */
   readonly pageSizes: readonly bigint[];
   /** The IOVA ranges the device can use (apertures or DMA windows). */

@@ -17,6 +17,8 @@ import {
   VFIO_EEH_PE_INJECT_ERR,
   type AllocHwptOptions,
   type AllocPasidOptions,
+  type AllocVeventqOptions,
+  type AllocViommuOptions,
   type AttachOptions,
   type AttachResult,
   type CopyDmaOptions,
@@ -36,13 +38,15 @@ import {
   type PageResponse,
   type Process as ProcessApi,
   type UnmapDmaOptions,
+  type Vevent,
 } from '@ioasid/uapi';
 import type { Process } from '../platform/process.js';
 import type { KernelSystem } from './kernel-system.js';
 import { FaultQueue } from './fault-queue.js';
 import { Ioas, type Area } from './ioas.js';
 import { ALL_IOVA, covers, intersect, normalize, overlapsAny, subtract } from './iova-ranges.js';
-import type { DeviceObject, FaultObject, HwptObject, IoasObject, KernelObject } from './objects.js';
+import type { DeviceObject, FaultObject, HwptObject, IoasObject, KernelObject, VdeviceObject, VeventqObject, ViommuObject } from './objects.js';
+import { VeventQueue } from './vevent-queue.js';
 import { Pages, type PageSlice } from './pages.js';
 
 const PAGE = 4096n;
@@ -188,8 +192,32 @@ export class Context implements IoasidContext {
         if (o.queue.users > 0) throw new IoasidError('EBUSY', 'id', `fault queue ${id} is used by a HWPT`);
         for (const g of o.queue.pending()) this.system.driver.pageResponse(g.endpoint, g.pasid, g.grpid, IOMMUFD_PAGE_RESP_INVALID);
         break;
+      case 'viommu':
+        if (o.nested > 0 || o.vdevices.size > 0 || o.veventqs.size > 0) {
+          throw new IoasidError('EBUSY', 'id', `vIOMMU ${id} has nested HWPTs, vDEVICEs or vEVENTQs`);
+        }
+        o.driver.free();
+        o.parent.children--;
+        break;
+      case 'vdevice':
+        for (const h of o.device.attached.values()) {
+          if (h.viommu === o.viommu) throw new IoasidError('EBUSY', 'id', `${o.device.endpoint.name} is attached to a nested HWPT of vIOMMU ${o.viommu.id}`);
+        }
+        this.freeVdevice(o);
+        return;
+      case 'veventq':
+        o.viommu.driver.setEventSink(o.type, undefined);
+        o.viommu.veventqs.delete(o.type);
+        break;
     }
     this.objects.delete(id);
+  }
+
+  private freeVdevice(v: VdeviceObject): void {
+    v.viommu.driver.removeVdevice(v.device.rid);
+    v.viommu.vdevices.delete(v.device);
+    v.viommu.virtIds.delete(v.virtId);
+    this.objects.delete(v.id);
   }
 
   /** Releases every object and unpins every page. Idempotent. */
@@ -198,6 +226,9 @@ export class Context implements IoasidContext {
     for (const o of [...this.objects.values()]) if (o.kind === 'device') this.unbindDevice(o.id);
     const hwpts = [...this.objects.values()].filter((o): o is HwptObject => o.kind === 'hwpt');
     for (const h of hwpts) if (h.type === 'nested') this.freeHwpt(h);
+    // vEVENTQs, then vIOMMUs (their vDEVICEs went with the devices), before their nest parents
+    for (const o of [...this.objects.values()]) if (o.kind === 'veventq') this.destroy(o.id);
+    for (const o of [...this.objects.values()]) if (o.kind === 'viommu') this.destroy(o.id);
     for (const h of hwpts) if (h.type !== 'nested' && this.objects.has(h.id)) this.freeHwpt(h);
     const ioases = [...this.objects.values()].filter((o): o is IoasObject => o.kind === 'ioas');
     // children first, so that their areas release their parents' areas
@@ -588,6 +619,9 @@ export class Context implements IoasidContext {
     this.live();
     const dev = this.deviceOf(devId);
     for (const key of [...dev.attached.keys()]) this.detachKey(dev, key);
+    // iommufd force-destroys a device's vDEVICEs when the device goes; their ids stay dead
+    // (a later destroy is ENOENT)
+    for (const o of [...this.objects.values()]) if (o.kind === 'vdevice' && o.device === dev) this.freeVdevice(o);
     if (dev.mdevPasid !== undefined) this.system.pasids.releaseOn(dev.rid.name, dev.mdevPasid);
     this.system.owners.delete(dev.endpoint.name);
     this.objects.delete(devId);
@@ -731,6 +765,10 @@ export class Context implements IoasidContext {
           // iommufd: a HWPT allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING enforces it on attach
           throw new IoasidError('EINVAL', 'target', `HWPT ${hwpt.id} tracks dirty pages and ${dev.endpoint.name} cannot`);
         }
+        if (hwpt.viommu !== undefined && !hwpt.viommu.vdevices.has(dev)) {
+          // arm_smmu_attach_prepare_vmaster → iommufd_viommu_get_vdev_id: no vDEVICE, ENOENT
+          throw new IoasidError('ENOENT', 'dev', `${dev.endpoint.name} has no vDEVICE on vIOMMU ${hwpt.viommu.id}`);
+        }
         const why = sys.driver.attachConflict(dev.rid, hwpt.domain, wirePasid);
         if (why !== undefined) throw new IoasidError('EINVAL', 'target', why);
         if (hwpt.ioas) this.checkIovaFit(hwpt.ioas, dev, hwpt.domain);
@@ -804,6 +842,7 @@ export class Context implements IoasidContext {
     if (h.ioas) h.ioas.removeDomain(h.domain);
     h.domain.free();
     if (h.parent) h.parent.children--;
+    if (h.viommu) h.viommu.nested--;
     if (h.faultQueue) h.faultQueue.users--;
     if (h.type === 'sva' && h.process) this.system.putSvaPasid(h.process);
     this.objects.delete(h.id);
@@ -911,8 +950,22 @@ export class Context implements IoasidContext {
         kind: 'hwpt', type: 'nested', ioas: undefined, parent, auto: false, nestParent: false, dirtyTracking: false,
         pasidFlag: flags.pasid === true, faultQueue: queue, data, process: undefined, attachments: 0, children: 0,
       };
+    } else if (parent.kind === 'viommu') {
+      if (flags.nestParent === true || flags.dirtyTracking === true) {
+        throw new IoasidError('EOPNOTSUPP', 'flags', 'a nested HWPT takes neither NEST_PARENT nor DIRTY_TRACKING');
+      }
+      const data = options.data;
+      if (data === undefined) throw new IoasidError('EINVAL', 'data', 'a nested HWPT needs vendor data');
+      if (!info.nestingFormats.includes(data.type)) {
+        throw new IoasidError('EOPNOTSUPP', 'data', `${dev.endpoint.name} does not accept nested data of type '${data.type}'`);
+      }
+      domain = parent.driver.allocNested(dev.rid, data, { iopf: queue !== undefined });
+      hw = {
+        kind: 'hwpt', type: 'nested', ioas: undefined, parent: parent.parent, viommu: parent, auto: false, nestParent: false,
+        dirtyTracking: false, pasidFlag: flags.pasid === true, faultQueue: queue, data, process: undefined, attachments: 0, children: 0,
+      };
     } else {
-      throw new IoasidError('EINVAL', 'parent', `${options.parent} is neither an IOAS nor a HWPT`);
+      throw new IoasidError('EINVAL', 'parent', `${options.parent} is neither an IOAS, a HWPT nor a vIOMMU`);
     }
     let id: ObjectId;
     try {
@@ -924,6 +977,7 @@ export class Context implements IoasidContext {
     }
     const obj: HwptObject = { ...hw, id, domain };
     if (obj.parent) obj.parent.children++;
+    if (obj.viommu) obj.viommu.nested++;
     if (queue) queue.users++;
     this.objects.set(id, obj);
     return id;
@@ -932,6 +986,9 @@ export class Context implements IoasidContext {
   /** User invalidation of a nested HWPT; returns the entries handled. */
   invalidateHwpt(hwptId: ObjectId, entries: readonly InvalidateEntry[]): number {
     this.live();
+    const v = this.objects.get(hwptId);
+    // IOMMU_HWPT_INVALIDATE with a vIOMMU id: the vIOMMU's cache_invalidate (virtual IDs)
+    if (v?.kind === 'viommu') return v.driver.invalidate(entries);
     const h = this.hwptOf(hwptId);
     if (h.type !== 'nested' || h.data === undefined) {
       throw new IoasidError('EINVAL', 'hwpt', `HWPT ${hwptId} is not a nested (user-managed) HWPT`);
@@ -1124,6 +1181,107 @@ export class Context implements IoasidContext {
     const bitmap = new Uint8Array(Number(((pages + 63n) / 64n) * 8n));
     h.domain.readDirty(iova, length, pageSize, bitmap, options.noClear === true);
     return bitmap;
+  }
+
+  // ---------------------------------------------------------------- vIOMMU, vDEVICE, vEVENTQ
+
+  private viommuOf(id: ObjectId, argument: string): ViommuObject {
+    const o = this.objects.get(id);
+    if (o?.kind !== 'viommu') throw new IoasidError('ENOENT', argument, `${id} is not a vIOMMU`);
+    return o;
+  }
+
+  /**
+   * IOMMU_VIOMMU_ALLOC (iommufd_viommu_alloc_ioctl): the HWPT must be a nest parent (EINVAL),
+   * the type one the driver supports for the device (EOPNOTSUPP); the vIOMMU holds a
+   * reference on its parent.
+   */
+  allocViommu(devId: ObjectId, options: AllocViommuOptions): ObjectId {
+    this.generation++;
+    this.live();
+    const dev = this.deviceOf(devId);
+    const parent = this.hwptOf(options.hwpt);
+    if (parent.type !== 'paging' || !parent.nestParent) {
+      throw new IoasidError('EINVAL', 'hwpt', `HWPT ${options.hwpt} is not a nest parent`);
+    }
+    if (dev.endpoint.kind === 'mdev') throw new IoasidError('EINVAL', 'dev', `${dev.endpoint.name} is a mediated device: a vIOMMU is per physical IOMMU instance`);
+    const driver = this.system.driver;
+    if (driver.allocViommu === undefined || !(dev.info.viommuTypes ?? []).includes(options.type)) {
+      throw new IoasidError('EOPNOTSUPP', 'type', `${dev.endpoint.name}: vIOMMU type ${options.type} is not supported (${dev.info.unsupported['viommu'] ?? `${dev.info.backend} has no such vIOMMU`})`);
+    }
+    const v = driver.allocViommu(dev.rid, parent.domain, options.type);
+    let id: ObjectId;
+    try {
+      id = this.newId();
+    } catch (e) {
+      v.free();
+      throw e;
+    }
+    const o: ViommuObject = {
+      kind: 'viommu', id, type: options.type, parent, driver: v, vdevices: new Map(), virtIds: new Map(), veventqs: new Map(), nested: 0,
+    };
+    parent.children++;
+    this.objects.set(id, o);
+    return id;
+  }
+
+  /**
+   * IOMMU_VDEVICE_ALLOC: a device has one virtual ID per vIOMMU and an ID names one device
+   * (EEXIST); the driver refuses a device of another IOMMU instance or an ID the architecture
+   * cannot hold (EINVAL).
+   */
+  allocVdevice(viommuId: ObjectId, devId: ObjectId, virtId: bigint): ObjectId {
+    this.generation++;
+    this.live();
+    const v = this.viommuOf(viommuId, 'viommu');
+    const dev = this.deviceOf(devId);
+    checkU64(virtId, 'virtId');
+    if (dev.endpoint.kind === 'mdev') throw new IoasidError('EINVAL', 'dev', `${dev.endpoint.name} is a mediated device: it has no requester ID of its own`);
+    if (v.vdevices.has(dev)) throw new IoasidError('EEXIST', 'dev', `${dev.endpoint.name} already has a vDEVICE on vIOMMU ${viommuId}`);
+    if (v.virtIds.has(virtId)) throw new IoasidError('EEXIST', 'virtId', `virtual ID ${hex(virtId)} is taken on vIOMMU ${viommuId}`);
+    v.driver.addVdevice(dev.rid, virtId);
+    let id: ObjectId;
+    try {
+      id = this.newId();
+    } catch (e) {
+      v.driver.removeVdevice(dev.rid);
+      throw e;
+    }
+    const o: VdeviceObject = { kind: 'vdevice', id, viommu: v, device: dev, virtId };
+    v.vdevices.set(dev, o);
+    v.virtIds.set(virtId, o);
+    this.objects.set(id, o);
+    return id;
+  }
+
+  /** IOMMU_VEVENTQ_ALLOC: one queue per vIOMMU and type (EEXIST); depth ≥ 1 (EINVAL). */
+  allocVeventq(viommuId: ObjectId, options: AllocVeventqOptions): ObjectId {
+    this.generation++;
+    this.live();
+    const v = this.viommuOf(viommuId, 'viommu');
+    const { type, depth } = options;
+    if (!Number.isInteger(depth) || depth < 1 || depth > 0x7fffffff) {
+      throw new IoasidError('EINVAL', 'depth', `veventq_depth must be 1 … 2^31 − 1 (got ${depth})`);
+    }
+    if (!v.driver.eventTypes.includes(type)) throw new IoasidError('EOPNOTSUPP', 'type', `vIOMMU ${viommuId} reports no events of type ${type}`);
+    if (v.veventqs.has(type)) throw new IoasidError('EEXIST', 'type', `vIOMMU ${viommuId} already has a vEVENTQ of type ${type}`);
+    const id = this.newId();
+    const queue = new VeventQueue(depth);
+    const o: VeventqObject = { kind: 'veventq', id, viommu: v, type, queue };
+    v.driver.setEventSink(type, (data) => {
+      queue.push(data);
+    });
+    v.veventqs.set(type, o);
+    this.objects.set(id, o);
+    return id;
+  }
+
+  /** Reads and removes a vEVENTQ's events. */
+  readVevents(veventqId: ObjectId): Vevent[] {
+    this.live();
+    const o = this.objects.get(veventqId);
+    if (o?.kind !== 'veventq') throw new IoasidError('ENOENT', 'veventq', `${veventqId} is not a vEVENTQ`);
+    return o.queue.drain();
   }
 
   /**

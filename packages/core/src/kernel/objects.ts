@@ -1,9 +1,10 @@
 /** The objects of a context's object table (one id space, ids from 1). */
 
-import type { DriverDomain, EndpointDescriptor, HwInfo, HwptData, ObjectId } from '@ioasid/uapi';
+import type { DriverDomain, DriverViommu, EndpointDescriptor, HwInfo, HwptData, ObjectId } from '@ioasid/uapi';
 import type { Process } from '../platform/process.js';
 import type { FaultQueue } from './fault-queue.js';
 import type { Ioas } from './ioas.js';
+import type { VeventQueue } from './vevent-queue.js';
 
 /** A HWPT: a domain with its kind, flags and users. */
 export interface HwptObject {
@@ -35,8 +36,10 @@ export interface HwptObject {
   readonly faultQueue: FaultQueue | undefined;
   /** Attachments (device RIDs and PASIDs) using it. */
   attachments: number;
-  /** Nested HWPTs using it as parent. */
+  /** Nested HWPTs and vIOMMUs using it as parent. */
   children: number;
+  /** The vIOMMU a nested HWPT was allocated from. */
+  readonly viommu?: ViommuObject;
 }
 
 /** A bound device. */
@@ -79,5 +82,55 @@ export interface FaultObject {
   readonly queue: FaultQueue;
 }
 
+/** A vIOMMU: the driver's part, its nest parent, and what hangs off it. */
+export interface ViommuObject {
+  /** Discriminant. */
+  readonly kind: 'viommu';
+  /** Object id. */
+  readonly id: ObjectId;
+  /** IOMMU_VIOMMU_TYPE_*. */
+  readonly type: number;
+  /** The nest-parent HWPT (referenced: it cannot be destroyed first). */
+  readonly parent: HwptObject;
+  /** The driver's vIOMMU. */
+  readonly driver: DriverViommu;
+  /** vDEVICEs by device. */
+  readonly vdevices: Map<DeviceObject, VdeviceObject>;
+  /** vDEVICEs by virtual ID. */
+  readonly virtIds: Map<bigint, VdeviceObject>;
+  /** vEVENTQs by type. */
+  readonly veventqs: Map<number, VeventqObject>;
+  /** Nested HWPTs allocated from it. */
+  nested: number;
+}
+
+/** A vDEVICE: a device's virtual ID on a vIOMMU. */
+export interface VdeviceObject {
+  /** Discriminant. */
+  readonly kind: 'vdevice';
+  /** Object id. */
+  readonly id: ObjectId;
+  /** The vIOMMU. */
+  readonly viommu: ViommuObject;
+  /** The device. */
+  readonly device: DeviceObject;
+  /** Its virtual ID (vSID, vRID). */
+  readonly virtId: bigint;
+}
+
+/** A vEVENTQ: a vIOMMU's queue of events of one type. */
+export interface VeventqObject {
+  /** Discriminant. */
+  readonly kind: 'veventq';
+  /** Object id. */
+  readonly id: ObjectId;
+  /** The vIOMMU. */
+  readonly viommu: ViommuObject;
+  /** IOMMU_VEVENTQ_TYPE_*. */
+  readonly type: number;
+  /** The waiting events. */
+  readonly queue: VeventQueue;
+}
+
 /** Any object. */
-export type KernelObject = HwptObject | DeviceObject | IoasObject | FaultObject;
+export type KernelObject = HwptObject | DeviceObject | IoasObject | FaultObject | ViommuObject | VdeviceObject | VeventqObject;

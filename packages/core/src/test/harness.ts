@@ -96,6 +96,15 @@ function describeObject(o: KernelObject): unknown {
       };
     case 'fault':
       return { kind: 'fault', users: o.queue.users, pending: o.queue.pending().length };
+    case 'viommu':
+      return {
+        kind: 'viommu', type: o.type, parent: o.parent.id, nested: o.nested,
+        vdevices: [...o.vdevices.values()].map((v) => v.id).sort((x, y) => x - y), veventqs: [...o.veventqs.keys()].sort(),
+      };
+    case 'vdevice':
+      return { kind: 'vdevice', viommu: o.viommu.id, device: o.device.id, virtId: o.virtId };
+    case 'veventq':
+      return { kind: 'veventq', viommu: o.viommu.id, type: o.type, waiting: o.queue.length };
   }
 }
 
@@ -151,6 +160,7 @@ export function snapshot(w: World, probes: readonly Probe[] = [], contexts: read
     sva: [...system['svaPasids']].map(([p, e]) => [ownerLabel(system, p), e.pasid, e.refs]),
     attached: [...hw.attached].map(([k, d]) => [k, label.get(d)]).sort(),
     contexts: [...hw.contexts.keys()].sort(),
+    viommus: hw.viommus.filter((v) => !v.freed).map((v) => ({ vdevices: [...v.vdevices].sort(), sinks: [...v.sinks.keys()].sort() })),
     domains: domains.map(({ i, d }) => ({
       i, kind: d.kind, tracking: d.tracking,
       entries: [...d.entries].map(([page, e]) => `${page}:${e.pfn}:${e.prot}:${e.dirty}`).sort(),

@@ -13,6 +13,8 @@ import {
   IOMMU_PGFAULT_PERM_READ,
   IOMMU_PGFAULT_PERM_WRITE,
   IOMMU_READ,
+  IOMMU_VEVENTQ_TYPE_ARM_SMMUV3,
+  IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
   IOMMU_WRITE,
   IoasidError,
   type BackendDefinition,
@@ -21,6 +23,7 @@ import {
   type DmaRequest,
   type DmaResult,
   type DriverDomain,
+  type DriverViommu,
   type EndpointDescriptor,
   type HwInfo,
   type HwptData,
@@ -49,6 +52,27 @@ export interface MockOptions {
   readonly info?: (ep: EndpointDescriptor) => Partial<HwInfo>;
   /** The driver's EEH entry point (absent: the mock has no EEH, as every backend but PAPR). */
   readonly eeh?: (ep: EndpointDescriptor, op: number) => number;
+  /** Offer vIOMMUs of type IOMMU_VIOMMU_TYPE_ARM_SMMUV3 (a stand-in type: the mock's nesting is its own). */
+  readonly viommu?: boolean;
+}
+
+/** A vIOMMU of the mock, for tests. */
+export interface MockViommu {
+  /** The IOMMU unit it belongs to. */
+  readonly unit: number;
+  /** RID → virtual ID. */
+  readonly vdevices: Map<number, bigint>;
+  /** Invalidation batches received. */
+  readonly invalidations: (readonly InvalidateEntry[])[];
+  /** Event sinks by type. */
+  readonly sinks: Map<number, (data: Uint8Array) => void>;
+  /** Set once freed. */
+  freed: boolean;
+  /**
+   * Reports an event for the device with RID `rid` as a vSMMU does: 8 bytes, the virtual ID
+   * (little-endian u32) then `code`; a device without a vDEVICE reports nothing.
+   */
+  report(rid: number, code: number): void;
 }
 
 /** Mock CPU page table: 8-byte entries, bit 0 present, bit 1 writable, address in 12..51. */
@@ -175,6 +199,8 @@ export interface MockHardware {
   readonly domains: Set<MockDomain>;
   /** (rid, pasid | -1) → the "context entry" frame the mock allocates per attached slot. */
   readonly contexts: Map<string, number>;
+  /** Every vIOMMU ever allocated. */
+  readonly viommus: MockViommu[];
 }
 
 /** The mock backend definition. */
@@ -187,7 +213,7 @@ export function mockBackend(options: MockOptions = {}): BackendDefinition {
     name: 'mock',
     cpuPageTable: MOCK_CPU,
     create(host) {
-      const hw: MockHardware = { attached: new Map(), responses: [], domains: new Set(), contexts: new Map() };
+      const hw: MockHardware = { attached: new Map(), responses: [], domains: new Set(), contexts: new Map(), viommus: [] };
       const key = (ep: EndpointDescriptor, pasid: number | undefined) => `${ep.rid}/${pasid ?? -1}`;
       const fault = (iova: bigint, cls: 'blocked' | 'translation' | 'permission' | 'page-request'): DmaResult => ({
         ok: false, fault: { class: cls, name: `MOCK_${cls.toUpperCase()}`, code: 0, iova, record: {} },
@@ -284,6 +310,7 @@ export function mockBackend(options: MockOptions = {}): BackendDefinition {
         capabilities: 0,
         dataType: 0,
         unsupported: pasidBits > 0 ? {} : { pasid: 'mock configured without PASIDs' },
+        ...(options.viommu === true ? { viommuTypes: [IOMMU_VIOMMU_TYPE_ARM_SMMUV3] } : {}),
         vendor: { mock: true },
         ...options.info?.(ep),
       });
@@ -323,6 +350,51 @@ export function mockBackend(options: MockOptions = {}): BackendDefinition {
             hw.responses.push([ep.rid, pasid, grpid, code]);
           },
           ...(options.eeh === undefined ? {} : { eehPeOp: options.eeh }),
+          ...(options.viommu !== true
+            ? {}
+            : {
+                allocViommu: (ep: EndpointDescriptor, parent: DriverDomain, type: number): DriverViommu => {
+                  if (type !== IOMMU_VIOMMU_TYPE_ARM_SMMUV3) throw new IoasidError('EOPNOTSUPP', 'type', `no vIOMMU type ${type}`);
+                  const p = asMock(parent);
+                  if (p.unit !== unitOf(ep)) throw new IoasidError('EINVAL', 'hwpt', 'the nest parent is on another IOMMU unit');
+                  const v: MockViommu = {
+                    unit: p.unit, vdevices: new Map(), invalidations: [], sinks: new Map(), freed: false,
+                    report(rid, code) {
+                      const virt = v.vdevices.get(rid);
+                      const sink = v.sinks.get(IOMMU_VEVENTQ_TYPE_ARM_SMMUV3);
+                      if (virt === undefined || sink === undefined) return;
+                      const rec = new Uint8Array(8);
+                      new DataView(rec.buffer).setUint32(0, Number(virt), true);
+                      rec[4] = code;
+                      sink(rec);
+                    },
+                  };
+                  hw.viommus.push(v);
+                  return {
+                    eventTypes: [IOMMU_VEVENTQ_TYPE_ARM_SMMUV3],
+                    addVdevice(dev, virtId) {
+                      if (unitOf(dev) !== v.unit) throw new IoasidError('EINVAL', 'dev', 'the device is on another IOMMU unit');
+                      if (virtId > 0xffffffffn) throw new IoasidError('EINVAL', 'virtId', 'a virtual ID has 32 bits');
+                      v.vdevices.set(dev.rid, virtId);
+                    },
+                    removeVdevice(dev) {
+                      v.vdevices.delete(dev.rid);
+                    },
+                    allocNested: (dev, data, o) => mk('nested', dev, p, data, undefined, o.iopf),
+                    invalidate(entries) {
+                      v.invalidations.push(entries);
+                      return entries.length;
+                    },
+                    setEventSink(t, sink) {
+                      if (sink === undefined) v.sinks.delete(t);
+                      else v.sinks.set(t, sink);
+                    },
+                    free() {
+                      v.freed = true;
+                    },
+                  };
+                },
+              }),
         },
       };
     },
