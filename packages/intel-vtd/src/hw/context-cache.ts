@@ -8,6 +8,7 @@
  */
 
 import type { ScalableContextEntry } from '../spec/context-entry.js';
+import { CacheEpoch } from './cache-epoch.js';
 import { TranslationConfig } from './translation-config.js';
 
 /** A cached context: a scalable-mode entry, or a legacy entry's translation configuration. */
@@ -37,11 +38,15 @@ export class ContextCache {
   private readonly records = new Map<number, CachedContext>();
   private gen = 1;
   private live = 0;
-  /** Bumped by every change, so that a copy of a lookup's result knows when it may be stale. */
-  version = 0;
 
-  /** @param capacity - entries before the cache is dropped wholesale */
-  constructor(readonly capacity = 256) {}
+  /**
+   * @param capacity - entries before the cache is dropped wholesale
+   * @param epoch - the change counter this cache bumps on every change (shared with the PASID cache)
+   */
+  constructor(
+    readonly capacity = 256,
+    readonly epoch = new CacheEpoch(),
+  ) {}
 
   /** Entries held. */
   get size(): number {
@@ -67,14 +72,14 @@ export class ContextCache {
     if (this.records.get(sid) !== ctx) this.records.set(sid, ctx);
     ctx.gen = this.gen;
     this.live++;
-    this.version++;
+    this.epoch.value++;
   }
 
   /** Global invalidation. */
   invalidateAll(): void {
     this.gen++;
     this.live = 0;
-    this.version++;
+    this.epoch.value++;
     if (this.records.size > 4 * this.capacity) this.records.clear(); // do not keep records of every source id ever seen
   }
 
@@ -87,7 +92,7 @@ export class ContextCache {
   /** Domain-selective: legacy entries of the DID; scalable-mode entries carry no DID, so all of them. */
   invalidateDomain(did: number): void {
     for (const r of this.records.values()) if (!r.legacy || r.config.did === did) this.drop(r);
-    this.version++;
+    this.epoch.value++;
   }
 
   /**
@@ -98,7 +103,7 @@ export class ContextCache {
     const mask = fm === 0 ? 0 : fm === 1 ? 4 : fm === 2 ? 6 : 7;
     const match = (other: number) => (other & ~mask) === (sid & ~mask);
     for (const [key, r] of this.records) if (match(key)) this.drop(r);
-    this.version++;
+    this.epoch.value++;
     return match;
   }
 }

@@ -28,6 +28,15 @@ export class Iotlb {
   hitSize = 0;
   /** PERM_* bits of the last hit. */
   hitPerm = 0;
+  /**
+   * Bumped by every change of the contents (insertion, removal, invalidation): a copy of a
+   * lookup's answer is current while the version it was taken at is.
+   */
+  version = 0;
+  /** Tag, page and {@link version} of the last hit: the same lookup again returns it without probing. */
+  private lastTag = -1;
+  private lastVpn = -1;
+  private lastVersion = -1;
 
   /** @param capacity - number of entries before the cache is dropped wholesale */
   constructor(readonly capacity = 1024) {
@@ -39,8 +48,17 @@ export class Iotlb {
     return this.cache.size;
   }
 
-  /** Looks up the page `vpn` (4 KiB page number) under `tag`; a hit is left in `hit*`. */
+  /**
+   * Looks up the page `vpn` (4 KiB page number) under `tag`; a hit is left in `hit*`. The
+   * last hit is remembered: while nothing changed the cache, the same lookup finds the same
+   * entry, so it is answered from the `hit*` fields.
+   */
   lookup(tag: number, vpn: number): boolean {
+    if (vpn === this.lastVpn && tag === this.lastTag && this.version === this.lastVersion) return true;
+    return this.probe(tag, vpn);
+  }
+
+  private probe(tag: number, vpn: number): boolean {
     const c = this.cache;
     let s = 0;
     if (!c.find(tag, vpn, 0)) {
@@ -51,26 +69,33 @@ export class Iotlb {
     this.hitBase = c.value;
     this.hitPerm = c.perm;
     this.hitSize = s;
+    this.lastTag = tag;
+    this.lastVpn = vpn;
+    this.lastVersion = this.version;
     return true;
   }
 
   /** Caches a translation of the page `vpn`: the page of size index `size` at `base`. */
   insert(tag: number, vpn: number, base: number, size: number, perm: number): void {
+    this.version++;
     this.cache.insert(tag, alignDown(vpn, PAGES_PER_SIZE[size]!), size, base, perm);
   }
 
   /** Drops one entry (a re-walk replaces it). */
   remove(tag: number, vpn: number, size: number): void {
+    this.version++;
     this.cache.remove(tag, alignDown(vpn, PAGES_PER_SIZE[size]!), size);
   }
 
   /** Global invalidation. */
   invalidateAll(): void {
+    this.version++;
     this.cache.clear();
   }
 
   /** Every entry of a DID (any PASID tag). */
   invalidateDid(did: number): void {
+    this.version++;
     this.cache.removeDid(did);
   }
 
@@ -79,16 +104,19 @@ export class Iotlb {
    * `[firstVpn, firstVpn + pages)`, and every PASID-tagged entry of `did`.
    */
   invalidateDidRange(did: number, firstVpn: number, pages: number): void {
+    this.version++;
     this.cache.removeDidRange(did, firstVpn, pages, PAGES_PER_SIZE);
   }
 
   /** Every entry of one tag (PASID-based IOTLB, all of a PASID). */
   invalidateTag(tag: number): void {
+    this.version++;
     this.cache.removeTag(tag);
   }
 
   /** Entries of one tag overlapping `[firstVpn, firstVpn + pages)`. */
   invalidateTagRange(tag: number, firstVpn: number, pages: number): void {
+    this.version++;
     this.cache.removeTagRange(tag, firstVpn, pages, PAGES_PER_SIZE);
   }
 }

@@ -7,6 +7,7 @@
  * while its generation equals the cache's (O(1) global invalidation, no allocation per fetch).
  */
 
+import { CacheEpoch } from './cache-epoch.js';
 import { TranslationConfig } from './translation-config.js';
 
 const SPAN = 1048576; // 2^20 PASIDs per source id
@@ -16,11 +17,15 @@ export class PasidCache {
   private readonly records = new Map<number, TranslationConfig>();
   private gen = 1;
   private live = 0;
-  /** Bumped by every change, so that a copy of a lookup's result knows when it may be stale. */
-  version = 0;
 
-  /** @param capacity - entries before the cache is dropped wholesale */
-  constructor(readonly capacity = 1024) {}
+  /**
+   * @param capacity - entries before the cache is dropped wholesale
+   * @param epoch - the change counter this cache bumps on every change (shared with the context cache)
+   */
+  constructor(
+    readonly capacity = 1024,
+    readonly epoch = new CacheEpoch(),
+  ) {}
 
   /** Entries held. */
   get size(): number {
@@ -48,14 +53,14 @@ export class PasidCache {
     if (this.records.get(key) !== config) this.records.set(key, config);
     config.gen = this.gen;
     this.live++;
-    this.version++;
+    this.epoch.value++;
   }
 
   /** Global invalidation. */
   invalidateAll(): void {
     this.gen++;
     this.live = 0;
-    this.version++;
+    this.epoch.value++;
     if (this.records.size > 4 * this.capacity) this.records.clear(); // do not keep records of every PASID ever seen
   }
 
@@ -68,18 +73,18 @@ export class PasidCache {
   /** Domain-selective (G = 0): every entry with this DID. */
   invalidateDomain(did: number): void {
     for (const r of this.records.values()) if (r.did === did) this.drop(r);
-    this.version++;
+    this.epoch.value++;
   }
 
   /** PASID-selective within domain (G = 1). */
   invalidatePasid(did: number, pasid: number): void {
     for (const [k, r] of this.records) if (r.did === did && k % SPAN === pasid) this.drop(r);
-    this.version++;
+    this.epoch.value++;
   }
 
   /** Every entry of the source ids `match` accepts (device-selective context invalidation). */
   invalidateSources(match: (sid: number) => boolean): void {
     for (const [k, r] of this.records) if (match(Math.floor(k / SPAN))) this.drop(r);
-    this.version++;
+    this.epoch.value++;
   }
 }

@@ -20,6 +20,7 @@ import * as pasidEntry from '../spec/pasid-entry.js';
 import * as firstStage from '../spec/first-stage.js';
 import * as invalidation from '../spec/invalidation.js';
 import { Capabilities } from './capabilities.js';
+import { CacheEpoch } from './cache-epoch.js';
 import { ContextCache, type CachedContext } from './context-cache.js';
 import { FaultRecorder } from './fault-recorder.js';
 import * as iotlbBits from './iotlb.js';
@@ -231,8 +232,10 @@ export class VtdHardware {
   private readonly regs: RegisterFile;
   private readonly iotlb: Iotlb;
   private readonly psc = new PagingStructureCache();
-  private readonly contextCache = new ContextCache();
-  private readonly pasidCache = new PasidCache();
+  /** Bumped by every change of the context or PASID cache (see {@link CacheEpoch}). */
+  private readonly configEpoch = new CacheEpoch();
+  private readonly contextCache = new ContextCache(256, this.configEpoch);
+  private readonly pasidCache = new PasidCache(1024, this.configEpoch);
   private readonly walker: PageWalker;
   private readonly faults: FaultRecorder;
   private readonly prq: PageRequestQueue;
@@ -251,14 +254,23 @@ export class VtdHardware {
   private cfg: TranslationConfig | undefined;
   private ctx: ScalableContextEntry | undefined;
   private pathFpd = false;
-  // The last successful resolve() (see there).
+  // The last successful resolve() (see there), valid while the configuration epoch is.
   private memoSid = -1;
   private memoPasid = -1;
-  private memoContextVersion = -1;
-  private memoPasidVersion = -1;
+  private memoEpoch = -1;
   private memoCfg: TranslationConfig | undefined;
   private memoCtx: ScalableContextEntry | undefined;
   private memoFpd = false;
+  /** A request without PASID is privileged (RID_PRIV with ECAP.RPRIVS) under the remembered resolution. */
+  private memoRidPriv = false;
+  // The last IOTLB hit of translatePage() (see there): the configuration, page and access
+  // kind it answered, the epochs it is valid in, and the physical page it gave.
+  private lastCfg: TranslationConfig | undefined;
+  private lastVpn = -1;
+  private lastAccess = -1;
+  private lastEpoch = -1;
+  private lastIotlbVersion = -1;
+  private lastPa = 0;
 
   /** @param options - memory, capabilities, profile and the interrupt line */
   constructor(options: VtdHardwareOptions) {
@@ -671,33 +683,22 @@ export class VtdHardware {
 
   /**
    * Resolves the configuration of (sid, PASID) into `this.cfg`; returns 0 or −reason. The
-   * last successful resolution is remembered with the versions of the context and PASID
-   * caches it came from: while neither cache changed, the same request resolves the same way
-   * (the result depends only on their contents, the request and the TTM; SRTP forgets it), so
-   * a run of DMAs from one device skips the lookups.
+   * last successful resolution is remembered with the configuration epoch it was made in
+   * (bumped by every change of the context and PASID caches): while it holds, the same request
+   * resolves the same way (the result depends only on their contents, the request and the
+   * TTM; SRTP forgets it), so a run of DMAs from one device skips the lookups. `dmaInto`
+   * checks the remembered resolution inline before it calls this.
    */
   private resolve(sid: number, pasidPresent: boolean, pasid: number): number {
-    const key = pasidPresent ? pasid : -1;
-    if (
-      sid === this.memoSid &&
-      key === this.memoPasid &&
-      this.contextCache.version === this.memoContextVersion &&
-      this.pasidCache.version === this.memoPasidVersion
-    ) {
-      this.cfg = this.memoCfg;
-      this.ctx = this.memoCtx;
-      this.pathFpd = this.memoFpd;
-      return 0;
-    }
     const rc = this.resolveUncached(sid, pasidPresent, pasid);
     if (rc === 0) {
       this.memoSid = sid;
-      this.memoPasid = key;
-      this.memoContextVersion = this.contextCache.version;
-      this.memoPasidVersion = this.pasidCache.version;
+      this.memoPasid = pasidPresent ? pasid : -1;
+      this.memoEpoch = this.configEpoch.value;
       this.memoCfg = this.cfg;
       this.memoCtx = this.ctx;
       this.memoFpd = this.pathFpd;
+      this.memoRidPriv = this.ctx !== undefined && this.caps.rprivs && this.ctx.ridPriv;
     } else this.memoSid = -1;
     return rc;
   }
@@ -880,7 +881,7 @@ export class VtdHardware {
    * the high dword of the page's address (for the first-stage canonical check). An IOTLB hit
    * allocates nothing; a miss walks and fills the IOTLB.
    */
-  private translatePage(cfg: TranslationConfig, vpn: number, iovaHi: number, write: boolean, user: boolean, exec: boolean): number {
+  private translatePage(cfg: TranslationConfig, vpn: number, iovaHi: number, write: boolean, user: boolean, exec: boolean, access: number): number {
     const pgtt = cfg.pgtt;
     if (pgtt === PGTT_PASS_THROUGH) {
       if (vpn >= this.hawPages) return -SM_FAULT.BEYOND_HAW;
@@ -907,7 +908,16 @@ export class VtdHardware {
         const size = iotlb.hitSize;
         const base = iotlb.hitBase;
         if (interruptRange(base, size)) return -SM_FAULT.INTERRUPT_RANGE;
-        return size === 0 ? base : base + ((vpn >>> 0) & (PAGES_PER_SIZE[size]! - 1)) * 4096;
+        const pa = size === 0 ? base : base + ((vpn >>> 0) & (PAGES_PER_SIZE[size]! - 1)) * 4096;
+        // Remember the hit: while neither the IOTLB nor the configuration changes, the same
+        // (configuration, page, access) finds the same entry and passes the same checks.
+        this.lastCfg = cfg;
+        this.lastVpn = vpn;
+        this.lastAccess = access;
+        this.lastIotlbVersion = iotlb.version;
+        this.lastEpoch = this.configEpoch.value;
+        this.lastPa = pa;
+        return pa;
       }
       iotlb.remove(cfg.tag, vpn, iotlb.hitSize);
     }
@@ -984,10 +994,18 @@ export class VtdHardware {
       return undefined;
     }
     if ((this.regs.dw[GSTS_REG >>> 2]! & GSTS_TES) === 0) return this.untranslated(hi * TWO32 + lo, request.iova, size, write, data, into);
-    const rc = this.resolve(sid, pasidPresent, pasidNum);
-    if (rc < 0) return this.fault(-rc, sid, pasidPresent, pasidNum, BigInt.asUintN(64, request.iova), write, exec, priv);
-    const cfg = this.cfg!;
-    if (!pasidPresent && this.ctx !== undefined && this.caps.rprivs && this.ctx.ridPriv) priv = true;
+    let cfg: TranslationConfig;
+    if (sid === this.memoSid && (pasidPresent ? pasidNum : -1) === this.memoPasid && this.configEpoch.value === this.memoEpoch) {
+      cfg = this.memoCfg!;
+      this.cfg = cfg;
+      this.ctx = this.memoCtx;
+      this.pathFpd = this.memoFpd;
+    } else {
+      const rc = this.resolve(sid, pasidPresent, pasidNum);
+      if (rc < 0) return this.fault(-rc, sid, pasidPresent, pasidNum, BigInt.asUintN(64, request.iova), write, exec, priv);
+      cfg = this.cfg!;
+    }
+    if (!pasidPresent && this.memoRidPriv) priv = true;
     const fsInvolved = cfg.pgtt === PGTT_FIRST_STAGE || cfg.pgtt === PGTT_NESTED;
     if (priv && pasidPresent && fsInvolved && !cfg.sre) {
       return this.fault(SM_FAULT.PASID_SRE_CLEAR, sid, pasidPresent, pasidNum, BigInt.asUintN(64, request.iova), write, exec, priv);
@@ -1006,8 +1024,22 @@ export class VtdHardware {
     // (address, length) pairs go to a scratch array the unit keeps.
     const deferring = write && off + size > 4096;
     let deferredN = 0;
+    const user = !priv;
+    const execute = exec && fsInvolved;
+    const access = (write ? 1 : 0) | (user ? 2 : 0) | (execute ? 4 : 0);
     do {
-      const pa = this.translatePage(cfg, vpn, vpnHi, write, !priv, exec && fsInvolved);
+      let pa: number;
+      if (
+        vpn === this.lastVpn &&
+        cfg === this.lastCfg &&
+        access === this.lastAccess &&
+        this.iotlb.version === this.lastIotlbVersion &&
+        this.configEpoch.value === this.lastEpoch
+      ) {
+        // The same IOTLB hit as last time: nothing it depends on has changed.
+        this.stats.iotlbHits++;
+        pa = this.lastPa;
+      } else pa = this.translatePage(cfg, vpn, vpnHi, write, user, execute, access);
       if (pa < 0) {
         const at = done === 0 ? BigInt.asUintN(64, request.iova) : BigInt(vpn) * 4096n;
         return this.fault(-pa, sid, pasidPresent, pasidNum, at, write, exec, priv);
@@ -1060,7 +1092,7 @@ export class VtdHardware {
     }
     const words = this.memory.frameWords(page / 4096);
     if (words === undefined) {
-      out.fill(0, at, at + n);
+      for (let k = at, end = at + n; k < end; k++) out[k] = 0; // a loop: fill() is a builtin call costing more than the whole hit
       return;
     }
     if ((off & 3) === 0 && (n & 3) === 0) {
