@@ -13,6 +13,7 @@ import { reservedRegions } from './reserved-regions.js';
 import { softwareNesting } from './software-nesting.js';
 import { sva } from './sva.js';
 import { userspaceDriver } from './userspace-driver.js';
+import { viommu } from './viommu.js';
 
 /** The workloads, one per flow of the seeds and the RFC. */
 export const WORKLOADS: readonly Workload[] = [
@@ -28,4 +29,5 @@ export const WORKLOADS: readonly Workload[] = [
   badInput,
   cacheCoherence,
   liveMigration,
+  viommu,
 ];
