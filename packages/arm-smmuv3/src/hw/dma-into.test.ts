@@ -2,8 +2,24 @@ import { describe, expect, it } from 'vitest';
 import type { DmaFault } from '@ioasid/uapi';
 import { harness } from '../test/hw-harness.js';
 import { encodeS1Leaf } from '../spec/pgtable.js';
-import { F_TRANSLATION } from '../spec/events.js';
+import { C_BAD_STE, C_BAD_SUBSTREAMID, F_BAD_ATS_TREQ, F_PERMISSION, F_TRANSLATION } from '../spec/events.js';
+import {
+  CMD_CFGI_CD,
+  CMD_CFGI_STE,
+  CMD_PREFETCH_CONFIG,
+  CMD_SYNC,
+  CMD_TLBI_NH_ALL,
+  CMD_TLBI_NH_ASID,
+  CMD_TLBI_NH_VA,
+  CMD_TLBI_NH_VAA,
+  CMD_TLBI_NSNH_ALL,
+  CMD_TLBI_S12_VMALL,
+  type SmmuCommand,
+} from '../spec/commands.js';
+import { CR0_CMDQEN, CR0_EVENTQEN, CR0_PRIQEN, CR0_SMMUEN, GBPA_ABORT, GBPA_UPDATE, SMMU_CR0, SMMU_GBPA } from '../spec/registers.js';
 import type { SmmuDmaRequest } from './smmu-v3.js';
+
+type H = ReturnType<typeof harness>;
 
 const VA = 0x12345000;
 const PA = 0x40000000;
@@ -22,14 +38,14 @@ function setup(cd: object = {}) {
   const root = h.alloc(4096);
   h.writeCd(cdAddr, { V: 1, AA64: 1, T0SZ: 16, TG0: 0, IPS: 5, EPD1: 1, R: 1, A: 1, ASID: 5, TTB0: root, ...cd });
   h.writeSte(1, { V: 1, Config: 5, S1ContextPtr: cdAddr });
-  h.map(root, VA, encodeS1Leaf({ pa: PA, page: true, af: true, ng: true, ap: 0b01 }));
+  const slot = h.map(root, VA, encodeS1Leaf({ pa: PA, page: true, af: true, ng: true, ap: 0b01 }));
   h.map(root, VA + 4096, encodeS1Leaf({ pa: PA2, page: true, af: true, ng: true, ap: 0b01 }));
   h.map(root, VA + 3 * 4096, encodeS1Leaf({ pa: UNWRITTEN, page: true, af: true, ng: true, ap: 0b01 }));
   const bytes = new Uint8Array(4096);
   for (let i = 0; i < 4096; i++) bytes[i] = (i * 7 + 1) & 0xff;
   h.memory.write(BigInt(PA), bytes);
   h.memory.write(BigInt(PA2), bytes.map((b) => b ^ 0xff));
-  return { h, bytes };
+  return { h, bytes, cdAddr, root, slot };
 }
 
 /** A buffer full of 0xee: a byte the model did not write shows. */
@@ -149,5 +165,123 @@ describe('dmaInto: the non-allocating DMA entry point', () => {
     expect(h.hw.endpointDma(1, { iova: BigInt(VA + 1), size: 3, write: false }, false)).toEqual({ ok: true, data: bytes.subarray(1, 4) });
     // The STE has no CD table: a SubstreamID is C_BAD_SUBSTREAMID.
     expect(h.hw.endpointDmaInto(1, { iova: BigInt(VA), size: 1, write: false, pasid: 3 }, false, dirty(1))?.name).toBe('C_BAD_SUBSTREAMID');
+  });
+});
+
+/** A 4-byte read of `iova` through dmaInto: the bytes, or the fault's event name. */
+function rd(h: H, iova: number | bigint, extra: Partial<SmmuDmaRequest> = {}): number[] | string {
+  const into = dirty(4);
+  const f = h.hw.dmaInto({ streamId: 1, iova: BigInt(iova), size: 4, write: false, ...extra }, into);
+  return f === undefined ? [...into] : f.name;
+}
+
+describe('the last-translation cache never outlives what the TLB and configuration caches hold', () => {
+  const first = (bytes: Uint8Array) => [...bytes.subarray(0, 4)];
+  const other = (bytes: Uint8Array) => [...bytes.subarray(0, 4)].map((b) => b ^ 0xff);
+  const remap = (h: H, root: number) => h.map(root, VA, encodeS1Leaf({ pa: PA2, page: true, af: true, ng: true, ap: 0b01 }));
+
+  it('a rewritten PTE stays stale through CMD_SYNC, PREFETCH and a TLBI of another ASID, until TLBI_NH_VA of its own', () => {
+    const { h, bytes, root } = setup();
+    expect(rd(h, VA)).toEqual(first(bytes));
+    remap(h, root);
+    expect(rd(h, VA)).toEqual(first(bytes));
+    h.cmd({ op: CMD_SYNC }, { op: CMD_PREFETCH_CONFIG, sid: 1 }, { op: CMD_TLBI_NH_VA, asid: 6, addr: VA, leaf: true }, { op: CMD_SYNC });
+    expect(rd(h, VA)).toEqual(first(bytes)); // the TLB still holds it: so may the last translation
+    h.cmd({ op: CMD_TLBI_NH_VA, asid: 5, addr: VA, leaf: true }, { op: CMD_SYNC });
+    expect(rd(h, VA)).toEqual(other(bytes));
+  });
+
+  it.each<[string, SmmuCommand]>([
+    ['TLBI_NH_ASID', { op: CMD_TLBI_NH_ASID, asid: 5 }],
+    ['TLBI_NH_VAA', { op: CMD_TLBI_NH_VAA, addr: VA, leaf: true }],
+    ['TLBI_NH_ALL', { op: CMD_TLBI_NH_ALL }],
+    ['TLBI_NSNH_ALL', { op: CMD_TLBI_NSNH_ALL }],
+    ['TLBI_S12_VMALL', { op: CMD_TLBI_S12_VMALL, vmid: 0 }],
+  ])('%s drops it', (_name, cmd) => {
+    const { h, bytes, slot } = setup();
+    expect(rd(h, VA)).toEqual(first(bytes));
+    h.writeWords(slot, new Uint32Array(2)); // the leaf becomes invalid
+    expect(rd(h, VA)).toEqual(first(bytes));
+    h.cmd(cmd, { op: CMD_SYNC });
+    expect(rd(h, VA)).toBe('F_TRANSLATION');
+  });
+
+  it('a changed CD or STE takes effect at CFGI_CD / CFGI_STE, not before', () => {
+    const { h, bytes, cdAddr } = setup();
+    expect(rd(h, VA)).toEqual(first(bytes));
+    h.writeCd(cdAddr, { V: 0 });
+    expect(rd(h, VA)).toEqual(first(bytes));
+    h.cmd({ op: CMD_CFGI_CD, sid: 1, ssid: 0, leaf: true }, { op: CMD_SYNC });
+    expect(rd(h, VA)).toBe('C_BAD_CD');
+    const s = setup();
+    expect(rd(s.h, VA)).toEqual(first(s.bytes));
+    s.h.writeSte(1, { V: 1, Config: 0 }); // abort
+    expect(rd(s.h, VA)).toEqual(first(s.bytes));
+    s.h.cmd({ op: CMD_CFGI_STE, sid: 1, leaf: true }, { op: CMD_SYNC });
+    expect(rd(s.h, VA)).toBe('STE.Config abort');
+  });
+
+  it('register writes: SMMUEN=0 bypasses at once (GBPA), GBPA.ABORT blocks, SMMUEN=1 translates again', () => {
+    const { h, bytes } = setup();
+    h.memory.write(BigInt(VA), Uint8Array.of(1, 2, 3, 4)); // what the identity map reads
+    expect(rd(h, VA)).toEqual(first(bytes));
+    const on = CR0_SMMUEN | CR0_EVENTQEN | CR0_CMDQEN | CR0_PRIQEN;
+    h.hw.mmio.write32(SMMU_CR0, on & ~CR0_SMMUEN);
+    expect(rd(h, VA)).toEqual([1, 2, 3, 4]);
+    h.hw.mmio.write32(SMMU_GBPA, GBPA_ABORT | GBPA_UPDATE);
+    expect(rd(h, VA)).toBe('GBPA.ABORT');
+    h.hw.mmio.write32(SMMU_CR0, on);
+    expect(rd(h, VA)).toEqual(first(bytes));
+  });
+
+  it('another StreamID, SubstreamID, ATS request or access type is translated on its own', () => {
+    const { h, bytes } = setup();
+    expect(rd(h, VA)).toEqual(first(bytes));
+    expect(rd(h, VA, { streamId: 2 })).toBe('C_BAD_STE');
+    expect(h.events().at(-1)?.EventID).toBe(C_BAD_STE);
+    expect(rd(h, VA)).toEqual(first(bytes));
+    expect(rd(h, VA, { substreamId: 1 })).toBe('C_BAD_SUBSTREAMID');
+    expect(h.events().at(-1)?.EventID).toBe(C_BAD_SUBSTREAMID);
+    expect(rd(h, VA)).toEqual(first(bytes));
+    expect(rd(h, VA, { ats: true })).toBe('F_BAD_ATS_TREQ'); // STE.EATS = 0
+    expect(h.events().at(-1)?.EventID).toBe(F_BAD_ATS_TREQ);
+    // A read-only, privileged-only page: a cached privileged read is no licence to write or to
+    // read unprivileged.
+    const ro = harness();
+    const cd = ro.alloc(64);
+    const root = ro.alloc(4096);
+    ro.writeCd(cd, { V: 1, AA64: 1, T0SZ: 16, TG0: 0, IPS: 5, EPD1: 1, R: 1, A: 1, ASID: 5, TTB0: root });
+    ro.writeSte(1, { V: 1, Config: 5, S1ContextPtr: cd });
+    ro.map(root, VA, encodeS1Leaf({ pa: PA, page: true, af: true, ng: true, ap: 0b10 }));
+    expect(rd(ro, VA, { priv: true })).toEqual([0, 0, 0, 0]);
+    expect(ro.hw.dmaInto({ streamId: 1, iova: BigInt(VA), size: 0, write: true, data: Uint8Array.of(1), priv: true }, dirty(0))?.code).toBe(F_PERMISSION);
+    expect(rd(ro, VA, { priv: true })).toEqual([0, 0, 0, 0]);
+    expect(rd(ro, VA)).toBe('F_PERMISSION');
+    expect(rd(ro, VA, { priv: true, exec: true })).toEqual([0, 0, 0, 0]);
+  });
+
+  it('the next page, and a transfer that leaves the leaf, are translated (not served from the last leaf)', () => {
+    const { h, bytes } = setup();
+    expect(rd(h, VA + 4092)).toEqual([...bytes.subarray(4092)]);
+    expect(rd(h, VA + 4096)).toEqual(other(bytes));
+    expect(rd(h, VA + 4094)).toEqual([...bytes.subarray(4094), ...other(bytes).slice(0, 2)]);
+    expect(rd(h, VA + 8192)).toBe('F_TRANSLATION');
+    expect(rd(h, VA)).toEqual(first(bytes));
+    expect(rd(h, (1n << 32n) + BigInt(VA))).toBe('F_TRANSLATION'); // same low word, other high word
+  });
+
+  it('a leaf that memory does not hold whole is checked on every DMA (EXTERNAL_ABORT past the end)', () => {
+    // 1 GiB + 1 MiB of memory, and a 2 MiB block at 1 GiB: half of it is beyond memory.
+    const h = harness({}, (1n << 30n) + (1n << 20n));
+    const cd = h.alloc(64);
+    const root = h.alloc(4096);
+    h.writeCd(cd, { V: 1, AA64: 1, T0SZ: 16, TG0: 0, IPS: 5, EPD1: 1, R: 1, A: 1, ASID: 5, TTB0: root });
+    h.writeSte(1, { V: 1, Config: 5, S1ContextPtr: cd });
+    h.map(root, 0x200000, encodeS1Leaf({ pa: 1 << 30, page: false, af: true, ng: true, ap: 0b01 }), 2);
+    h.memory.write(BigInt((1 << 30) + 8), Uint8Array.of(5, 6, 7, 8));
+    expect(rd(h, 0x200008)).toEqual([5, 6, 7, 8]);
+    expect(rd(h, 0x200000 + (1 << 20) - 2)).toBe('EXTERNAL_ABORT');
+    expect(rd(h, 0x200000 + (1 << 20) + 8)).toBe('EXTERNAL_ABORT');
+    expect(rd(h, 0x200008)).toEqual([5, 6, 7, 8]);
   });
 });

@@ -248,6 +248,8 @@ export interface SmmuMmio {
 
 const TWO32 = 4294967296;
 const SIZE = POW2;
+/** Every access permission: an identity (bypass) translation forbids nothing. */
+const PERM_ALL = PERM_R_PRIV | PERM_W_PRIV | PERM_X_PRIV | PERM_R_USER | PERM_W_USER | PERM_X_USER;
 /** 1/4096, exactly: `x * INV_PAGE` is `x / 4096` without a division. */
 const INV_PAGE = 1 / 4096;
 const STORED = new Set([
@@ -321,6 +323,30 @@ export class SmmuV3Hardware {
   private xlPa = 0;
   private xlLimit = 0;
   private xlRaz = false;
+  // ... and the leaf it came from: log2 of its size and its PERM_* bits.
+  private xlShift = 12;
+  private xlPerms = 0;
+  /**
+   * Bumped by everything that can change what a translation gives: every register write, every
+   * command consumed, every flush, and every translation that goes past the last-translation
+   * cache (it may fill or evict TLB and configuration-cache entries, or update descriptors).
+   */
+  private gen = 1;
+  // The last-translation cache (a one-entry micro-TLB in front of the configuration lookup and
+  // the TLB): the leaf that translated the last single-translation DMA, for the same StreamID,
+  // SubstreamID (−1: none) and ATS flag, valid while `lt.gen === gen`. It only ever holds what
+  // the configuration caches and the TLB would give at that moment, so it never serves a
+  // translation they would not: any change to them (invalidation, fill, eviction, register
+  // write) bumps `gen` and drops it.
+  private ltGen = 0;
+  private ltSid = 0;
+  private ltSsid = 0;
+  private ltAts = false;
+  private ltPerms = 0;
+  private ltHi = 0;
+  private ltLo = 0;
+  private ltOffMask = 0;
+  private ltPa = 0;
   private pending: DmaFault | undefined;
   /** The input address as issued (a bigint reference: nothing is computed from it on success). */
   private curIova = 0n;
@@ -411,6 +437,7 @@ export class SmmuV3Hardware {
    * stream fetches its STE and CD and walks the tables again. For cold-cache benchmarks and tests.
    */
   flushCaches(): void {
+    this.gen++;
     this.forgetMemo();
     this.steCache.clear();
     this.cdCache.clear();
@@ -463,6 +490,7 @@ export class SmmuV3Hardware {
   }
 
   private write32(o: number, value: number): void {
+    this.gen++; // CR0.SMMUEN, GBPA, STRTAB_BASE…: any register may change what a translation gives
     const v = value >>> 0;
     const cr0 = this.cr0;
     switch (o) {
@@ -596,6 +624,7 @@ export class SmmuV3Hardware {
   }
 
   private execCommand(w: Uint32Array): number {
+    this.gen++; // every invalidation (and, harmlessly, every other command) drops the last translation
     const F = CMD_FIELDS;
     const op = getField(w, F.OP);
     const f = this.f;
@@ -929,6 +958,7 @@ export class SmmuV3Hardware {
 
   /** The StreamConfig of `sid`, from the cache or fetched; undefined with `pending` set on a fault. */
   private streamConfig(sid: number, record: boolean): StreamConfig | undefined {
+    this.gen++; // may fill (and evict from) the STE cache
     const cached = this.steCache.get(sid);
     if (cached !== undefined) return cached;
     const mem = this.memory;
@@ -1090,6 +1120,9 @@ export class SmmuV3Hardware {
    * the architecture says). The hit path allocates nothing.
    */
   private translate(hi: number, lo: number): DmaFault | undefined {
+    // The TLB and the configuration caches may change below (fills, evictions, HTTU): the
+    // last-translation cache no longer mirrors them.
+    this.gen++;
     this.xlRaz = false;
     this.xHi = hi;
     this.xLo = lo;
@@ -1102,6 +1135,8 @@ export class SmmuV3Hardware {
       if (hi >= this.oasHiLimit) return this.silent('GBPA bypass beyond OAS', 'address-size', this.fi);
       this.xlPa = hi * TWO32 + lo;
       this.xlLimit = 4096 - (lo & 0xfff);
+      this.xlShift = 12;
+      this.xlPerms = PERM_ALL;
       return undefined;
     }
     const sid = this.rqSid;
@@ -1122,6 +1157,8 @@ export class SmmuV3Hardware {
       if (hi >= this.oasHiLimit) return this.fault(this.ev(F_ADDR_SIZE, 0, EVT_CLASS_IN), true, this.fi);
       this.xlPa = hi * TWO32 + lo;
       this.xlLimit = 4096 - (lo & 0xfff);
+      this.xlShift = 12;
+      this.xlPerms = PERM_ALL;
       return undefined;
     }
     if (this.rqAts && sc.eats === 0) return this.fault(this.ev(F_BAD_ATS_TREQ), true, this.fi);
@@ -1145,6 +1182,8 @@ export class SmmuV3Hardware {
         if (hi >= this.oasHiLimit) return this.fault(this.ev(F_ADDR_SIZE, 0, EVT_CLASS_IN), true, this.fi);
         this.xlPa = hi * TWO32 + lo;
         this.xlLimit = 4096 - (lo & 0xfff);
+        this.xlShift = 12;
+        this.xlPerms = PERM_ALL;
         return undefined;
       }
       const s2p = sc.s2p!;
@@ -1178,6 +1217,8 @@ export class SmmuV3Hardware {
       const off = (lo & (SIZE[shift]! - 1)) >>> 0;
       this.xlPa = pa + off;
       this.xlLimit = SIZE[shift]! - off;
+      this.xlShift = shift;
+      this.xlPerms = perms;
       return undefined;
     }
 
@@ -1261,6 +1302,8 @@ export class SmmuV3Hardware {
     const off = (vlo & (SIZE[shift]! - 1)) >>> 0;
     this.xlPa = pa + off;
     this.xlLimit = SIZE[shift]! - off;
+    this.xlShift = shift;
+    this.xlPerms = perms;
     return undefined;
   }
 
@@ -1333,30 +1376,60 @@ export class SmmuV3Hardware {
       if (!(size > 0)) size = 0;
       else if (into.length < size) throw new RangeError(`a ${String(size)}-byte read needs a buffer of at least ${String(size)} bytes`);
     }
+    const need = priv ? (exec ? PERM_X_PRIV : write ? PERM_W_PRIV : PERM_R_PRIV) : exec ? PERM_X_USER : write ? PERM_W_USER : PERM_R_USER;
+    const ssid = substreamId === undefined ? -1 : substreamId & 0xfffff;
+    // The input address modulo 2^64 as two 32-bit halves: one typed-array store, no BigInt
+    // arithmetic and no Number(bigint) (which costs more than the whole IOTLB lookup).
+    this.iova64[0] = iova;
+    const lo = this.iova32[0]!;
+    const hi = this.iova32[1]!;
+    if (
+      this.ltGen === this.gen && hi === this.ltHi && ((lo ^ this.ltLo) & ~this.ltOffMask) === 0 && sid === this.ltSid &&
+      ssid === this.ltSsid && ats === this.ltAts && (this.ltPerms & need) !== 0
+    ) {
+      // The leaf of the last translation (it lies in memory whole), and the transfer stays in it.
+      const off = lo & this.ltOffMask;
+      if (size <= this.ltOffMask + 1 - off) {
+        if (size !== 0) {
+          if (write) this.memory.writeFrom(this.ltPa + off, data!, 0, size);
+          else this.readData(this.ltPa + off, into, 0, size);
+        }
+        return undefined;
+      }
+    }
     this.rqSid = sid;
-    this.rqSsv = substreamId !== undefined;
-    this.rqSsid = substreamId === undefined ? 0 : substreamId & 0xfffff;
+    this.rqSsv = ssid >= 0;
+    this.rqSsid = ssid >= 0 ? ssid : 0;
     this.rqWrite = write;
     this.rqExec = exec;
     this.rqPriv = priv;
     this.rqAts = ats;
     this.rqSize = reqSize;
     this.rqData = data;
-    this.rqNeed = priv ? (exec ? PERM_X_PRIV : write ? PERM_W_PRIV : PERM_R_PRIV) : exec ? PERM_X_USER : write ? PERM_W_USER : PERM_R_USER;
-    // The input address modulo 2^64 as two 32-bit halves: one typed-array store, no BigInt
-    // arithmetic and no Number(bigint) (which costs more than the whole IOTLB lookup).
-    this.iova64[0] = iova;
-    const lo = this.iova32[0]!;
-    const hi = this.iova32[1]!;
+    this.rqNeed = need;
     this.curIova = iova;
     this.curOff = 0;
     const fault = this.translate(hi, lo);
     if (fault !== undefined) return fault;
     if (!this.xlRaz && this.xlLimit >= size) {
       // The whole transfer lies in one translation (the common case).
-      if (size === 0) return undefined;
       const pa = this.xlPa;
       const mem = this.memory;
+      const offMask = SIZE[this.xlShift]! - 1;
+      const base = pa - (lo & offMask); // every success path adds the input's offset in the leaf
+      if (this.xlShift <= 30 && mem.contains(base, offMask + 1)) {
+        // Remember the leaf (only one that lies in memory whole: a hit needs no bounds check).
+        this.ltGen = this.gen;
+        this.ltSid = sid;
+        this.ltSsid = ssid;
+        this.ltAts = ats;
+        this.ltPerms = this.xlPerms;
+        this.ltHi = hi;
+        this.ltLo = lo;
+        this.ltOffMask = offMask;
+        this.ltPa = base;
+      }
+      if (size === 0) return undefined;
       if (!mem.contains(pa, size)) return this.externalAbort();
       if (write) mem.writeFrom(pa, data!, 0, size);
       else this.readData(pa, into, 0, size);
