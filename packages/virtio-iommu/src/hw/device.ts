@@ -224,14 +224,28 @@ function readBytes(mem: PhysicalMemoryLike, pa: number, out: Uint8Array, off: nu
     mem.readInto(pa, out, off, len);
     return;
   }
-  const words = mem.frameWords((pa - o) * INV_PAGE);
+  copyFromFrame(mem.frameWords((pa - o) * INV_PAGE), o, out, off, len);
+}
+
+/**
+ * Copies `len` bytes from byte `o` of a frame (its 32-bit words, or undefined for a frame never
+ * written, which reads as zero) into `out[off …)`; `o + len` ≤ 4096.
+ */
+function copyFromFrame(words: Uint32Array | undefined, o: number, out: Uint8Array, off: number, len: number): void {
   if (words === undefined) {
     for (let k = 0; k < len; k++) out[off + k] = 0;
-    return;
-  }
-  for (let k = 0; k < len; k++) {
-    const b = o + k;
-    out[off + k] = words[b >>> 2]! >>> ((b & 3) << 3); // a Uint8Array store keeps the low byte
+  } else if (len === 4 && (o & 3) === 0) {
+    // One aligned word, little-endian. A Uint8Array store keeps the low byte.
+    const v = words[o >>> 2]!;
+    out[off] = v;
+    out[off + 1] = v >>> 8;
+    out[off + 2] = v >>> 16;
+    out[off + 3] = v >>> 24;
+  } else {
+    for (let k = 0; k < len; k++) {
+      const b = o + k;
+      out[off + k] = words[b >>> 2]! >>> ((b & 3) << 3);
+    }
   }
 }
 
@@ -301,6 +315,17 @@ export class VirtioIommuDevice {
   private readonly featureWords = new Uint32Array(2);
   /** The last endpoint a DMA came from (a known one). */
   private lastEp: EndpointState | undefined;
+  /**
+   * The resolution of the last DMA without PASID, kept for the hit path of {@link dmaInto}: the
+   * endpoint ID (-1: none) whose requests go to the MAP/UNMAP mappings of the domain with this
+   * translation-cache tag. It is a configuration cache: every request that can change what an
+   * endpoint is attached to or how its domain translates (any but MAP and UNMAP, which change
+   * only mappings — the translation cache is coherent with those), a reset, feature
+   * negotiation, a config-space write and {@link flushCaches} drop it.
+   */
+  private resolvedEndpoint = -1;
+  private resolvedTag = 0;
+  private resolvedDomain: Domain | undefined;
   /** The IOVA of the DMA in progress, split into 32-bit words without allocating. */
   private readonly iovaSplit = new BigUint64Array(1);
   private readonly iovaWords = new Uint32Array(this.iovaSplit.buffer);
@@ -310,6 +335,8 @@ export class VirtioIommuDevice {
   private readonly inputWords: readonly [number, number, number, number];
   /** RESV_MEM regions as 32-bit halves: start hi, lo, end hi, lo. */
   private readonly resvWords: Float64Array;
+  /** RESV_MEM regions as the 4 KiB page numbers of their first and last byte (exact: below 2^52). */
+  private readonly resvPages: Float64Array;
   /** The parent of the nested walk in progress, and the walker's view of it (one function for the device's lifetime). */
   private walkParent: Domain | undefined;
   private readonly walkStage2: Stage2Read = (ipa) => this.stage2(this.walkParent!, ipa, false);
@@ -348,6 +375,7 @@ export class VirtioIommuDevice {
     this.granuleShift = shift;
     this.inputWords = [Number(this.inputStart >> 32n) >>> 0, Number(this.inputStart & 0xffffffffn), Number(this.inputEnd >> 32n) >>> 0, Number(this.inputEnd & 0xffffffffn)];
     this.resvWords = new Float64Array(this.resvMem.length * 4);
+    this.resvPages = Float64Array.from(this.resvMem.flatMap((r) => [Number(r.start >> 12n), Number(r.end >> 12n)]));
     this.resvMem.forEach((r, i) => {
       this.resvWords.set([Number(r.start >> 32n), Number(r.start & 0xffffffffn), Number(r.end >> 32n), Number(r.end & 0xffffffffn)], i * 4);
     });
@@ -376,6 +404,7 @@ export class VirtioIommuDevice {
     if ((driverFeatures & ~this.deviceFeatures) !== 0n) return false;
     this.negotiated = driverFeatures;
     this.syncFeatures();
+    this.resolvedEndpoint = -1;
     return true;
   }
 
@@ -391,6 +420,7 @@ export class VirtioIommuDevice {
     this.iotlb.clear();
     this.mapCache.clear();
     this.lastEp = undefined;
+    this.resolvedEndpoint = -1;
     this.negotiated = undefined;
     this.syncFeatures();
     this.events.length = 0;
@@ -417,6 +447,7 @@ export class VirtioIommuDevice {
   writeConfig(offset: number, data: Uint8Array): void {
     if (offset !== CONFIG_BYPASS || data.length < 1 || !this.neg(VIRTIO_IOMMU_F_BYPASS_CONFIG)) return;
     this.bypassByte = data[0]! & 1;
+    this.resolvedEndpoint = -1;
   }
 
   /** Registers the eventq notification (called after each record the device writes). */
@@ -453,6 +484,9 @@ export class VirtioIommuDevice {
    */
   request(readable: Uint8Array, writableLength?: number): Uint8Array {
     const p = this.profile;
+    // Any request but MAP/UNMAP may change what an endpoint resolves to: the hit path's copy goes.
+    const t0 = readable[0];
+    if (t0 !== VIRTIO_IOMMU_T_MAP && t0 !== VIRTIO_IOMMU_T_UNMAP) this.resolvedEndpoint = -1;
     if (readable.length < HEAD_SIZE) {
       if (p.shortRequest === 'unwritten') return new Uint8Array(0);
       return this.tail(writableLength ?? TAIL_SIZE, p.shortRequest === 'qemu' ? VIRTIO_IOMMU_S_DEVERR : VIRTIO_IOMMU_S_INVAL);
@@ -681,6 +715,13 @@ export class VirtioIommuDevice {
     return VIRTIO_IOMMU_S_OK;
   }
 
+  /** Some RESV_MEM region has a byte in the 4 KiB page `vpn` (page numbers only: no 64-bit compare). */
+  private resvTouchesPage(vpn: number): boolean {
+    const r = this.resvPages;
+    for (let i = 0; i < r.length; i += 2) if (vpn >= r[i]! && vpn <= r[i + 1]!) return true;
+    return false;
+  }
+
   /** Some RESV_MEM region intersects `[start, end]`. */
   private resvOverlaps(sHi: number, sLo: number, eHi: number, eLo: number): boolean {
     const w = this.resvWords;
@@ -892,14 +933,26 @@ export class VirtioIommuDevice {
   }
 
   /**
-   * Empties every translation cache the device keeps — the MAP/UNMAP translation cache, the
-   * stage-1 TLB (stale entries included) and the fetched CDs — as if they were cold: the next
-   * DMA looks its domain's mappings up and walks guest tables again. Nothing else changes.
+   * Empties every cache the device keeps — the translation caches of
+   * {@link flushTranslationCaches}, the fetched CDs and the last endpoint resolution — as if
+   * they were cold: the next DMA resolves its endpoint, looks its domain's mappings up and
+   * fetches and walks guest tables again. Nothing else changes.
    */
   flushCaches(): void {
+    this.flushTranslationCaches();
+    for (const d of this.domains.values()) if (d.noPasid?.kind === 'cd') d.noPasid.cache.clear();
+    this.resolvedEndpoint = -1;
+  }
+
+  /**
+   * Empties the translation caches only — the MAP/UNMAP translation cache and the stage-1 TLB,
+   * stale entries included — and keeps the configuration caches warm (the fetched CDs, the last
+   * endpoint-to-domain resolution): the next DMA looks its page up again, but not its
+   * configuration. Nothing else changes.
+   */
+  flushTranslationCaches(): void {
     this.mapCache.clear();
     this.iotlb.clear();
-    for (const d of this.domains.values()) if (d.noPasid?.kind === 'cd') d.noPasid.cache.clear();
   }
 
   /** Mappings the device holds in MAP/UNMAP domains, and the bytes their records take (for reports). */
@@ -942,6 +995,56 @@ export class VirtioIommuDevice {
    * checks it first). Nothing is written to `into` or to memory unless every page translates.
    */
   dmaInto(endpoint: number, req: DmaRequest, into: Uint8Array): DmaFault | undefined {
+    // The hit path, small enough to be inlined into the caller: a read of 1 … 16 bytes within
+    // one page, without PASID, from the endpoint whose resolution is cached (a MAP/UNMAP
+    // domain), of a page the translation cache holds. Anything else goes the general way.
+    const size = req.size;
+    if (endpoint === this.resolvedEndpoint && size >= 1 && size <= 16 && !req.write && req.pasid === undefined && into.length >= size) {
+      const iova = req.iova;
+      // In [0, 2^64) (asUintN returns an in-range IOVA itself: no allocation), then split into
+      // 32-bit halves by a BigUint64Array store read back as words: no BigInt.
+      if (BigInt.asUintN(64, iova) === iova) {
+        this.iovaSplit[0] = iova;
+        const lo = this.iovaWords[LO_WORD]!;
+        const hi = this.iovaWords[HI_WORD]!;
+        const len = size | 0; // ⌊size⌋ for 1 ≤ size ≤ 16
+        const o = lo & 0xfff;
+        const c = this.mapCache;
+        const tag = this.resolvedTag;
+        const i = ((lo >>> 12) ^ (hi << 11) ^ (tag << 5)) & c.mask;
+        if (o + len <= PAGE && c.tags[i] === tag && c.vpns[i] === hi * HI_PAGES + (lo >>> 12) && (c.flags[i]! & MAP_F_READ) !== 0) {
+          // A cached page lies inside memory: no bus error to check for.
+          const words = this.memory.frameWords(c.pas[i]! * INV_PAGE);
+          if (len === 4 && (o & 3) === 0 && words !== undefined) {
+            // One aligned word, little-endian (a Uint8Array store keeps the low byte).
+            const v = words[o >>> 2]!;
+            into[0] = v;
+            into[1] = v >>> 8;
+            into[2] = v >>> 16;
+            into[3] = v >>> 24;
+          } else copyFromFrame(words, o, into, 0, len);
+          return undefined;
+        }
+        if (o + len <= PAGE) return this.dmaResolvedMiss(endpoint, req, into, hi, lo, len);
+      }
+    }
+    return this.dmaGeneral(endpoint, req, into);
+  }
+
+  /**
+   * The hit path's read when the translation cache misses: the resolved domain's mapping tree
+   * (which fills the cache) for a page the cache takes; any other page goes the general way.
+   */
+  private dmaResolvedMiss(endpoint: number, req: DmaRequest, into: Uint8Array, hi: number, lo: number, len: number): DmaFault | undefined {
+    const pa = this.lookupMapped(this.resolvedDomain!, hi, lo, false);
+    if (pa < 0 || !this.cleanPage) return this.dmaGeneral(endpoint, req, into);
+    const o = lo & 0xfff;
+    copyFromFrame(this.memory.frameWords((pa - o) * INV_PAGE), o, into, 0, len);
+    return undefined;
+  }
+
+  /** {@link dmaInto} past its hit path: every check, the mapping tree or the guest's tables. */
+  private dmaGeneral(endpoint: number, req: DmaRequest, into: Uint8Array): DmaFault | undefined {
     const write = req.write;
     const len = write ? (req.data?.length ?? 0) : Math.floor(req.size);
     if (!(len > 0)) return undefined;
@@ -964,6 +1067,14 @@ export class VirtioIommuDevice {
     // Fast path: no PASID, a MAP/UNMAP domain, one page, translated by the cache or else the
     // mapping tree (anything odd — a fault, a RESV_MEM region, a bus error — takes the general path).
     const d0 = pasid === undefined ? ep.domain : undefined;
+    if (d0 !== undefined && d0.anonymous && !d0.bypass && d0.noPasid === undefined) {
+      // The resolution the hit path takes until a configuration change drops it.
+      if (endpoint === id) {
+        this.resolvedEndpoint = id;
+        this.resolvedTag = d0.tag;
+        this.resolvedDomain = d0;
+      }
+    } else if (this.resolvedEndpoint === id) this.resolvedEndpoint = -1;
     if (d0 !== undefined && d0.anonymous && !d0.bypass && d0.noPasid === undefined && len <= PAGE - (lo & 0xfff)) {
       const c = this.mapCache;
       const tag = d0.tag;
@@ -1083,7 +1194,7 @@ export class VirtioIommuDevice {
     const pagePa = pa - (lo & 0xfff);
     if (
       !lt64(hi, pageLo, sHi, sLo) && !lt64(w[o + M_E_HI]!, w[o + M_E_LO]!, hi, lastLo) &&
-      !this.resvOverlaps(hi, pageLo, hi, lastLo) && this.memory.contains(pagePa, PAGE)
+      !this.resvTouchesPage(hi * HI_PAGES + (lo >>> 12)) && this.memory.contains(pagePa, PAGE)
     ) {
       this.mapCache.fill(d.tag, hi, lo, pagePa, flags & MAP_RW);
       this.cleanPage = true;

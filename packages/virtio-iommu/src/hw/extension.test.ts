@@ -270,3 +270,130 @@ describe('ATTACH F_X_IOPF: page requests from a MAP/UNMAP domain', () => {
     expect(d.pendingPageRequests(EP)).toBe(0);
   });
 });
+
+describe('the hit path\'s cached resolution is dropped exactly when the configuration changes', () => {
+  function detach(domain: number): Uint8Array {
+    const b = new Uint8Array(20);
+    b[0] = 2;
+    u32(b, 4, domain);
+    u32(b, 8, EP);
+    return b;
+  }
+  const into = new Uint8Array(1);
+  /** A 1-byte read through dmaInto, twice (the second takes the hit path once the first resolved it). */
+  const read = (d: VirtioIommuDevice, iova: bigint, pasid?: number): number | string => {
+    let out: number | string = '';
+    for (let k = 0; k < 2; k++) {
+      into[0] = 0xee;
+      const f = d.dmaInto(EP, { iova, size: 1, write: false, ...(pasid === undefined ? {} : { pasid }) }, into);
+      out = f === undefined ? into[0] : f.class;
+    }
+    return out;
+  };
+  function setup() {
+    const t = dev();
+    t.memory.write(0x5000n, Uint8Array.of(0x11));
+    t.memory.write(0x6000n, Uint8Array.of(0x22));
+    t.memory.write(0x9000n, Uint8Array.of(0x33));
+    t.d.request(attach(2));
+    t.d.request(map(2, 0x1000n, 0x1fffn, 0x6000n));
+    return t;
+  }
+
+  it('ATTACH to another domain, DETACH, and a domain ID reused after its domain ceased to exist', () => {
+    const { d } = setup(); // the endpoint sits in domain 2
+    expect(read(d, 0x1000n)).toBe(0x22);
+    expect(status(d.request(attach(1)))).toBe(0); // domain 2 ceases to exist (its last endpoint left)
+    expect(read(d, 0x1000n)).toBe('translation');
+    expect(status(d.request(map(1, 0x1000n, 0x1fffn, 0x5000n)))).toBe(0);
+    expect(read(d, 0x1000n)).toBe(0x11);
+    expect(status(d.request(detach(1)))).toBe(0);
+    expect(read(d, 0x1000n)).toBe('blocked');
+    expect(status(d.request(attach(2)))).toBe(0); // a new domain 2, with no mapping
+    expect(read(d, 0x1000n)).toBe('translation');
+  });
+
+  it('a bypass domain, a NO-PASID table attached to the endpoint, and a device reset', () => {
+    const { d, memory } = setup();
+    expect(read(d, 0x1000n)).toBe(0x22);
+    expect(status(d.request(attach(3, 1)))).toBe(0); // VIRTIO_IOMMU_ATTACH_F_BYPASS: IOVA = PA
+    expect(read(d, 0x9000n)).toBe(0x33);
+    expect(read(d, 0x1000n)).toBe(0);
+    lpae(memory, 0x20000, 0x1000n, 0x9000n);
+    expect(status(d.request(attachTable({ domain: 4, flags: 0, format: 1, ttbr0: 0x20000n })))).toBe(0);
+    expect(read(d, 0x1000n)).toBe(0x33);
+    d.request(attach(1));
+    d.request(map(1, 0x1000n, 0x1fffn, 0x5000n));
+    expect(read(d, 0x1000n)).toBe(0x11);
+    d.reset();
+    expect(read(d, 0x1000n)).toBe('blocked');
+  });
+
+  it('a PASID-tagged DMA never takes the untagged resolution; a write still checks the mapping\'s flags', () => {
+    const { d, memory } = setup();
+    expect(read(d, 0x1000n)).toBe(0x22);
+    expect(read(d, 0x1000n, 7)).toBe('blocked'); // no PASID 7 context in domain 2
+    const ro = setup();
+    ro.d.request(attach(5));
+    const b = map(5, 0x1000n, 0x1fffn, 0x5000n);
+    b[32] = 1; // VIRTIO_IOMMU_MAP_F_READ only
+    expect(status(ro.d.request(b))).toBe(0);
+    expect(read(ro.d, 0x1000n)).toBe(0x11);
+    expect(ro.d.dmaInto(EP, { iova: 0x1000n, size: 0, write: true, data: Uint8Array.of(9) }, new Uint8Array(0))?.class).toBe('permission');
+    expect(Array.from(memory.read(0x5000n, 1))).toEqual([0x11]);
+  });
+
+  it('UNMAP and MAP keep the resolution but never let a removed page be read', () => {
+    const { d } = setup();
+    expect(read(d, 0x1000n)).toBe(0x22);
+    expect(status(d.request(new Uint8Array([4, 0, 0, 0, 2, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0, 0xff, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])))).toBe(0);
+    expect(read(d, 0x1000n)).toBe('translation');
+    expect(status(d.request(map(2, 0x1000n, 0x1fffn, 0x9000n)))).toBe(0);
+    expect(read(d, 0x1000n)).toBe(0x33);
+  });
+});
+
+describe('flushTranslationCaches', () => {
+  it('empties the translation caches and keeps the CD cache warm; flushCaches empties that too', () => {
+    const { d, memory } = dev();
+    // CD 0: T0SZ 16 | V; AA64; TTB0 = 0x40000, mapping 0x1000 → 0x9000. A second table at 0x60000 maps it to 0xa000.
+    lpae(memory, 0x40000, 0x1000n, 0x9000n);
+    lpae(memory, 0x60000, 0x1000n, 0xa000n);
+    memory.write(0x9000n, Uint8Array.of(0x5c));
+    memory.write(0xa000n, Uint8Array.of(0x6d));
+    memory.write32(0x10000n, (16 | (1 << 31)) >>> 0);
+    memory.write32(0x10004n, 1 << 9);
+    memory.write64(0x10008n, 0x40000n);
+    expect(status(d.request(attachTable({ domain: 1, flags: 0, format: 2, cd: [0, 2, 0, 0x10000n] })))).toBe(0); // S1DSS = SSID0
+    const read = () => {
+      const r = d.dma({ endpoint: EP, iova: 0x1000n, size: 1, write: false });
+      return r.ok ? r.data[0] : r.fault.class;
+    };
+    expect(read()).toBe(0x5c);
+    expect(d.iotlb.size).toBe(1);
+    // The guest points CD 0 at the other table without INVALIDATE F_CONFIG: the cached CD stays in force.
+    memory.write64(0x10008n, 0x60000n);
+    d.flushTranslationCaches();
+    expect(d.iotlb.size).toBe(0);
+    expect(d.mapCache.size).toBe(0);
+    expect(read()).toBe(0x5c); // walked again through the stale (cached) CD
+    d.flushCaches();
+    expect(read()).toBe(0x6d); // the CD fetched again
+  });
+
+  it('empties the MAP/UNMAP translation cache; the next DMA looks the page up again', () => {
+    const { d, memory } = dev();
+    memory.write(0x5000n, Uint8Array.of(0x42));
+    d.request(attach(1));
+    d.request(map(1, 0x1000n, 0x1fffn, 0x5000n));
+    const into = new Uint8Array(1);
+    expect(d.dmaInto(EP, { iova: 0x1000n, size: 1, write: false }, into)).toBeUndefined();
+    expect(d.mapCache.size).toBe(1);
+    d.flushTranslationCaches();
+    expect(d.mapCache.size).toBe(0);
+    into[0] = 0;
+    expect(d.dmaInto(EP, { iova: 0x1000n, size: 1, write: false }, into)).toBeUndefined();
+    expect(into[0]).toBe(0x42);
+    expect(d.mapCache.size).toBe(1);
+  });
+});
