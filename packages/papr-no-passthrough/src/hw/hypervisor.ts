@@ -95,6 +95,8 @@ export const DEFAULT_TCE_CACHE_ENTRIES = 512;
  */
 const MAX_READ_BUFFER = 2 ** 32;
 
+const dmaThroughPhb = phbDmaInto;
+
 /** A DMA window as {@link PaprHypervisor.liobns} reports it. */
 export interface PaprWindowInfo {
   /** The LIOBN naming the window's TCE table. */
@@ -334,7 +336,7 @@ export class PaprHypervisor implements PaprFirmware {
       this.lastDevice = device;
       this.lastPe = pe;
     }
-    return phbDmaInto(this.memory, this.memSize, pe, device, request, into);
+    return dmaThroughPhb(this.memory, this.memSize, pe, device, request, into);
   }
 
   /**

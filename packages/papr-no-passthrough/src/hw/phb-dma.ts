@@ -24,6 +24,9 @@ import type { PartitionableEndpoint } from './pe.js';
 import type { TceTable } from './tce-table.js';
 
 const TWO32 = 4294967296;
+const NORMAL = EEH_PE_STATE_NORMAL;
+const READ = TCE_PCI_READ;
+const WRITE = TCE_PCI_WRITE;
 const FRAME = 4096;
 const FRAME_INV = 1 / FRAME;
 /** Reads up to this many bytes inside one 4 KiB frame are copied word by word from the frame. */
@@ -124,7 +127,7 @@ export function phbDmaInto(
   into: Uint8Array,
 ): DmaFault | undefined {
   if (req.pasid !== undefined) return pasidRefused(pe, device, req);
-  if (pe.state !== EEH_PE_STATE_NORMAL) return frozen(pe, device, req);
+  if (pe.state !== NORMAL) return frozen(pe, device, req);
   const write = req.write;
   const data = req.data;
   const length = write ? (data?.length ?? 0) : req.size;
@@ -151,28 +154,69 @@ export function phbDmaInto(
   }
   if (window === undefined) return freeze(pe, device, req, PAPR_DMA_ERR_NO_WINDOW, 0, undefined, undefined, undefined);
 
-  const need = write ? TCE_PCI_WRITE : TCE_PCI_READ;
+  const need = write ? WRITE : READ;
   const pageSize = window.pageSize;
   const index = Math.floor(off * window.pageInv);
   const inPage = off - index * pageSize;
-  if (inPage + length <= pageSize && off + length <= window.sizeNumber) {
-    // One IOMMU page: the common case, without segments.
-    let real = window.pageOf(memory, index, need) + inPage;
-    if (!(real >= inPage && real + length <= memSize)) {
-      const r = slowTranslate(memory, memSize, pe, device, req, window, index, inPage, length, need, 0);
-      if (typeof r !== 'number') return r;
-      real = r;
-    }
-    if (write) {
-      memory.writeFrom(real, data!, 0, length);
-      return undefined;
-    }
-    if (into.length < length) return shortBuffer(req, length, into);
-    readSmallOrInto(memory, real, into, 0, length);
+  if (!(inPage + length <= pageSize && off + length <= window.sizeNumber)) {
+    return multiPage(memory, memSize, pe, device, req, into, window, off, length, need);
+  }
+  // One IOMMU page: the common case.
+  let real = window.pageOf(memory, index, need) + inPage;
+  if (!(real >= inPage && real + length <= memSize)) {
+    const r = slowTranslate(memory, memSize, pe, device, req, window, index, inPage, length, need, 0);
+    if (typeof r !== 'number') return r;
+    real = r;
+  }
+  if (write) {
+    memory.writeFrom(real, data!, 0, length);
     return undefined;
   }
+  if (into.length < length) return shortBuffer(req, length, into);
+  if (length <= SMALL_READ) {
+    // A small read inside one 4 KiB frame: straight from the frame's words (little-endian bytes).
+    const pfn = Math.floor(real * FRAME_INV);
+    const at = real - pfn * FRAME;
+    if (at + length <= FRAME) {
+      const words = memory.frameWords(pfn);
+      if (words === undefined) {
+        for (let i = 0; i < length; i++) into[i] = 0; // a frame never written reads as zero
+      } else if (length === 4 && (at & 3) === 0) {
+        const v = words[at >>> 2]!;
+        into[0] = v;
+        into[1] = v >>> 8;
+        into[2] = v >>> 16;
+        into[3] = v >>> 24;
+      } else {
+        for (let i = 0; i < length; i++) {
+          const b = at + i;
+          into[i] = words[b >>> 2]! >>> ((b & 3) << 3);
+        }
+      }
+      return undefined;
+    }
+  }
+  memory.readInto(real, into, 0, length);
+  return undefined;
+}
 
-  // All pages are translated before any byte moves, so a failed DMA transfers nothing.
+/**
+ * A DMA across IOMMU pages (or past the window's end): every page is translated into the
+ * segment scratch before any byte moves, so a failed DMA transfers nothing.
+ */
+function multiPage(
+  memory: PhysicalMemoryLike,
+  memSize: number,
+  pe: PartitionableEndpoint,
+  device: string,
+  req: DmaRequest,
+  into: Uint8Array,
+  window: TceTable,
+  off: number,
+  length: number,
+  need: number,
+): DmaFault | undefined {
+  const pageSize = window.pageSize;
   let segs = 0;
   let pos = 0;
   while (pos < length) {
@@ -194,11 +238,12 @@ export function phbDmaInto(
     pos += n;
   }
 
-  if (write) {
+  if (req.write) {
+    const data = req.data!;
     let done = 0;
     for (let i = 0; i < segs; i++) {
       const n = segLen[i]!;
-      memory.writeFrom(segAddr[i]!, data!, done, n);
+      memory.writeFrom(segAddr[i]!, data, done, n);
       done += n;
     }
     return undefined;

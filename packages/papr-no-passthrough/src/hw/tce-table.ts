@@ -9,10 +9,16 @@
  */
 
 import type { PhysicalMemoryLike } from '@ioasid/uapi';
-import { TCE_ENTRY_SIZE, TCE_PERM_MASK, bswap32 } from '../spec/tce.js';
+import { TCE_ENTRY_SIZE, TCE_PCI_READ, TCE_PCI_WRITE, TCE_PERM_MASK, bswap32 } from '../spec/tce.js';
 
 const TWO32 = 4294967296;
 const PAGE = 4096;
+/** Module-local copies of the spec's names for the DMA path (no import binding read per DMA). */
+const ENTRY = TCE_ENTRY_SIZE;
+const PERM = TCE_PERM_MASK;
+const swap = bswap32;
+const READ = TCE_PCI_READ;
+const WRITE = TCE_PCI_WRITE;
 /** One epoch of the TCE cache tags: above every TCE index + 1 (windows hold at most 2^40 TCEs). */
 const EPOCH = 2 ** 41;
 /** Epochs before the tags are zeroed (`EPOCH * EPOCHS` + 2^40 stays below 2^53: tags are exact). */
@@ -67,17 +73,16 @@ export class TceTable {
   /** TCE cache entries − 1 (a power of two minus one), or −1: no cache. */
   private readonly cacheMask: number;
   /**
-   * Cache tags, made on the first fill: `index + 1 + epoch`, where `epoch` is a multiple of
-   * 2^41 (above every index + 1, which is at most 2^40) that a flush advances, so that a flush
-   * empties the cache without touching it; 0 never matches.
+   * The TCE cache, made on the first fill: entry `e` is `cache[4e … 4e+3]` = [tag, the real page
+   * for a read or −1, the real page for a write or −1, unused], so that a lookup is one tag
+   * compare and one load at `4e + need` (need: 1 read, 2 write, the TCE's own permission bits).
+   * The tag is `index + tagBase`, where `tagBase` is 1 + an epoch (a multiple of 2^41, above
+   * every index + 1, which is at most 2^40) that a flush advances, so that a flush empties the
+   * cache without touching it; 0 never matches.
    */
-  private cacheTag: Float64Array | undefined;
-  /** The current epoch (see `cacheTag`); it wraps to 0 after `EPOCHS` flushes, zeroing the tags. */
-  private epoch = 0;
-  /** Cached real page addresses. */
-  private cachePage: Float64Array | undefined;
-  /** Cached permission fields (01, 10, 11). */
-  private cachePerm: Uint8Array | undefined;
+  private cache: Float64Array | undefined;
+  /** 1 + the current epoch (see `cache`); the epoch wraps to 0 after `EPOCHS` flushes, zeroing the tags. */
+  private tagBase = 1;
 
   private constructor(liobn: number, start: bigint, size: bigint, pageShift: number, pfn: number, frames: number, cacheEntries: number) {
     this.liobn = liobn;
@@ -177,63 +182,70 @@ export class TceTable {
    * memory): from the TCE cache, or fetched from the table and cached. No allocation, no BigInt.
    */
   pageOf(memory: PhysicalMemoryLike, index: number, need: number): number {
-    const i = index & this.cacheMask;
-    const tag = this.cacheTag;
-    if (tag !== undefined && tag[i] === index + 1 + this.epoch) return (this.cachePerm![i]! & need) !== 0 ? this.cachePage![i]! : -1;
-    if (!memory.contains(this.table + index * TCE_ENTRY_SIZE, TCE_ENTRY_SIZE)) return -1;
+    const c = this.cache;
+    if (c !== undefined) {
+      const k = (index & this.cacheMask) << 2;
+      if (c[k] === index + this.tagBase) return c[k + need]!;
+    }
+    return this.fetch(memory, index, need);
+  }
+
+  /** {@link pageOf} on a TCE cache miss: reads TCE `index` from the table and caches it when valid. */
+  private fetch(memory: PhysicalMemoryLike, index: number, need: number): number {
+    const entry = this.table + index * ENTRY;
+    if (!(entry >= 0 && entry + ENTRY <= memory.sizeNumber)) return -1;
     // Both words of the TCE lie in one frame of the table (512 TCEs a frame): one frame lookup.
     const frame = Math.floor(index * FRAMES_PER_TCE);
     const words = memory.frameWords(this.tablePfn + frame);
     if (words === undefined) return -1; // a never-written frame: TCE 0, a page fault
     const w = (index - frame * TCES_PER_FRAME) * 2;
-    const lo = bswap32(words[w + 1]!);
-    const perm = lo & TCE_PERM_MASK;
+    // The TCE is big-endian: its low word (RPN bits 31..12, the permission field in bits 1..0) is the second.
+    const lo = swap(words[w + 1]!);
+    const perm = lo & PERM;
     if (perm === 0) return -1;
-    const page = ((bswap32(words[w]!) & this.rpnMaskHi) >>> 0) * TWO32 + ((lo & this.rpnMaskLo) >>> 0);
+    const page = ((swap(words[w]!) & this.rpnMaskHi) >>> 0) * TWO32 + ((lo & this.rpnMaskLo) >>> 0);
     if (this.cacheMask >= 0) {
-      if (tag === undefined) {
-        const n = this.cacheMask + 1;
-        this.cacheTag = new Float64Array(n);
-        this.cachePage = new Float64Array(n);
-        this.cachePerm = new Uint8Array(n);
-      }
-      this.cacheTag![i] = index + 1 + this.epoch;
-      this.cachePage![i] = page;
-      this.cachePerm![i] = perm;
+      let c = this.cache;
+      if (c === undefined) c = this.cache = new Float64Array((this.cacheMask + 1) * 4);
+      const k = (index & this.cacheMask) << 2;
+      c[k] = index + this.tagBase;
+      c[k + READ] = (perm & READ) !== 0 ? page : -1;
+      c[k + WRITE] = (perm & WRITE) !== 0 ? page : -1;
     }
     return (perm & need) !== 0 ? page : -1;
   }
 
   /** Drops TCE `index` from the cache. */
   invalidate(index: number): void {
-    const tag = this.cacheTag;
-    if (tag === undefined) return;
-    const i = index & this.cacheMask;
-    if (tag[i] === index + 1 + this.epoch) tag[i] = 0;
+    const c = this.cache;
+    if (c === undefined) return;
+    const k = (index & this.cacheMask) << 2;
+    if (c[k] === index + this.tagBase) c[k] = 0;
   }
 
   /** Drops TCEs `[index, index + n)` from the cache (all of it when `n` covers the cache). */
   invalidateRange(index: number, n: number): void {
-    const tag = this.cacheTag;
-    if (tag === undefined) return;
+    const c = this.cache;
+    if (c === undefined) return;
     if (n > this.cacheMask) {
       this.flush();
       return;
     }
     const mask = this.cacheMask;
-    const first = index + 1 + this.epoch;
-    for (let k = 0; k < n; k++) {
-      const i = (index + k) & mask;
-      if (tag[i] === first + k) tag[i] = 0;
+    const first = index + this.tagBase;
+    for (let j = 0; j < n; j++) {
+      const k = ((index + j) & mask) << 2;
+      if (c[k] === first + j) c[k] = 0;
     }
   }
 
   /** Empties the TCE cache. */
   flush(): void {
-    this.epoch += EPOCH;
-    if (this.epoch === EPOCH * EPOCHS) {
-      this.epoch = 0;
-      this.cacheTag?.fill(0);
+    this.tagBase += EPOCH;
+    if (this.tagBase === 1 + EPOCH * EPOCHS) {
+      this.tagBase = 1;
+      const c = this.cache;
+      if (c !== undefined) for (let k = 0; k < c.length; k += 4) c[k] = 0;
     }
   }
 
