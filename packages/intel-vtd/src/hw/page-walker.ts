@@ -107,8 +107,11 @@ export class PageWalker {
     for (; level >= 1; level--) {
       const ea = table + index(vlo, vhi, level) * 8;
       if (!mem.contains(ea, 8)) return level === levels ? -SM_FAULT.SS_INVALID_PTR : -SM_FAULT.SS_ENTRY_ACCESS;
-      const lo = mem.read32At(ea);
-      const hi = mem.read32At(ea + 4);
+      // The entry's two dwords straight from the table's frame (a frame never written is zeros).
+      const words = mem.frameWords(Math.floor(ea / 4096));
+      const wi = (ea & 0xfff) >>> 2;
+      const lo = words === undefined ? 0 : words[wi]!;
+      const hi = words === undefined ? 0 : words[wi + 1]!;
       if ((lo & 3) === 0) return -SM_FAULT.SS_ENTRY_PERMISSION;
       if (ssEntryReserved(lo, hi, level, this.caps.haw, this.caps.sllps, this.caps.sc)) return -SM_FAULT.SS_ENTRY_RESERVED;
       perm &= lo & 3;
@@ -210,8 +213,10 @@ export class PageWalker {
       }
       const ea = hpa + index(vlo, vhi, level) * 8;
       if (!mem.contains(ea, 8)) return level === levels ? -SM_FAULT.FS_PML4_ACCESS : -SM_FAULT.FS_ENTRY_ACCESS;
-      const lo = mem.read32At(ea);
-      const hi = mem.read32At(ea + 4);
+      const words = mem.frameWords(Math.floor(ea / 4096));
+      const wi = (ea & 0xfff) >>> 2;
+      const lo = words === undefined ? 0 : words[wi]!;
+      const hi = words === undefined ? 0 : words[wi + 1]!;
       if ((lo & 1) === 0) return -SM_FAULT.FS_ENTRY_NOT_PRESENT;
       if (fsEntryReserved(lo, hi, level, nested === undefined ? caps.haw : 52, caps.fl1gp)) return -SM_FAULT.FS_ENTRY_RESERVED;
       rw &= (lo >>> 1) & 1;

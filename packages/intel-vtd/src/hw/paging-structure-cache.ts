@@ -5,14 +5,17 @@
  * being used. Entries live in typed arrays ({@link TagCache}); a hit is left in fields.
  */
 
-import { TagCache, alignDown } from './tag-cache.js';
+import * as tagCache from './tag-cache.js';
+
+// Bound once as module-local constants (a module runner may implement import bindings as getters).
+const { TagCache, alignDown } = tagCache;
 
 /** A 2 MiB region is 512 pages of 4 KiB; a region key covers one page of its own size. */
 const REGION_PAGES = [512] as const;
 
 /** The paging-structure cache. */
 export class PagingStructureCache {
-  private readonly cache: TagCache;
+  private readonly cache: tagCache.TagCache;
   /** Physical address of the last-level table of the last hit. */
   hitTable = 0;
   /** Permissions accumulated over the upper levels (format-specific bits) of the last hit. */

@@ -83,6 +83,7 @@ export class TagCache {
    * returns true. Allocates nothing.
    */
   find(tag: number, key: number, size: number): boolean {
+    if (this.count === 0) return false; // emptied (a flush after a global invalidation): nothing to probe
     const i = this.slotOf(tag, key, size);
     if (i < 0) return false;
     this.value = this.values[i]!;
