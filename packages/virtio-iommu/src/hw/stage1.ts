@@ -17,6 +17,8 @@ const {
 } = lpae;
 
 const TWO32 = 0x100000000;
+/** 1 / 4096: a page-aligned address times this is its frame number, exactly (no division). */
+const INV_PAGE = 1 / 4096;
 
 /** Walk outcomes. */
 export const W_OK = 0;
@@ -100,8 +102,19 @@ export function walkStage1(memory: PhysicalMemoryLike, cfg: Stage1Config, vpn: n
       if (pa < 0) return W_STAGE2;
     }
     if (!memory.contains(pa, 8)) return W_EXT_ABORT;
-    const lo = memory.read32At(pa);
-    const hi = memory.read32At(pa + 4);
+    // Both words of the descriptor from the table's frame when it is 8-byte aligned (so within
+    // one frame; only a root from an unaligned TTBR0 is not); a frame never written reads as zero.
+    const off = pa & 0xfff; // the low bits survive ToInt32 for any address below 2^53
+    let lo: number;
+    let hi: number;
+    if ((off & 7) === 0) {
+      const words = memory.frameWords((pa - off) * INV_PAGE);
+      lo = words === undefined ? 0 : words[off >>> 2]!;
+      hi = words === undefined ? 0 : words[(off >>> 2) + 1]!;
+    } else {
+      lo = memory.read32At(pa);
+      hi = memory.read32At(pa + 4);
+    }
     if ((lo & LPAE_VALID) === 0) return W_TRANSLATION;
     if ((hi & LPAE_HI_OA_51_48) !== 0) return W_ADDR_SIZE;
     const isTableOrPage = (lo & LPAE_TABLE_OR_PAGE) !== 0;
