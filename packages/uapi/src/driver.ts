@@ -162,7 +162,7 @@ export interface BackendInstance {
   readonly driver: IommuDriver;
   /**
    * Carries an endpoint's DMA to the hardware model. A read's bytes land in `into[0 … size)`
-   * (core has checked that `into` is long enough; for a write `into` is empty and unused).
+   * (core has checked that `into` is long enough; a write does not use `into`).
    * Returns `undefined` on success, the fault otherwise; the success path allocates nothing.
    * Core builds the allocating `Endpoint.dma` on top of this.
    */
