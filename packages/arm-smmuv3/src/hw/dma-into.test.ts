@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DmaFault } from '@ioasid/uapi';
 import { harness } from '../test/hw-harness.js';
-import { encodeS1Leaf } from '../spec/pgtable.js';
+import { encodeS1Leaf, encodeS2Leaf } from '../spec/pgtable.js';
 import { C_BAD_STE, C_BAD_SUBSTREAMID, F_BAD_ATS_TREQ, F_PERMISSION, F_TRANSLATION } from '../spec/events.js';
 import {
   CMD_CFGI_CD,
@@ -283,5 +283,40 @@ describe('the last-translation cache never outlives what the TLB and configurati
     expect(rd(h, 0x200000 + (1 << 20) - 2)).toBe('EXTERNAL_ABORT');
     expect(rd(h, 0x200000 + (1 << 20) + 8)).toBe('EXTERNAL_ABORT');
     expect(rd(h, 0x200008)).toEqual([5, 6, 7, 8]);
+  });
+});
+
+describe('flushTranslationCaches', () => {
+  it('empties the TLB and the last translation; the STE and CD caches stay warm', () => {
+    const { h, bytes, cdAddr, slot } = setup();
+    expect(rd(h, VA)).toEqual([...bytes.subarray(0, 4)]);
+    expect(h.hw.cacheSizes()).toEqual({ ste: 1, cd: 1, tlb: 1 });
+    // Stale translation and stale configuration alike.
+    h.writeWords(slot, encodeS1Leaf({ pa: PA2, page: true, af: true, ng: true, ap: 0b01 }));
+    h.writeCd(cdAddr, { V: 0 });
+    expect(rd(h, VA)).toEqual([...bytes.subarray(0, 4)]);
+    h.hw.flushTranslationCaches();
+    expect(h.hw.cacheSizes()).toEqual({ ste: 1, cd: 1, tlb: 0 });
+    // The walk sees the new PTE through the cached (stale, still valid) CD.
+    expect(rd(h, VA)).toEqual([...bytes.subarray(0, 4)].map((b) => b ^ 0xff));
+    expect(h.hw.cacheSizes()).toEqual({ ste: 1, cd: 1, tlb: 1 });
+    expect(h.events()).toEqual([]);
+    // flushCaches() empties the configuration caches too: now the invalid CD is fetched.
+    h.hw.flushCaches();
+    expect(rd(h, VA)).toBe('C_BAD_CD');
+  });
+
+  it('stage 2 and nested entries go as well', () => {
+    const h = harness();
+    const root = h.alloc(4096);
+    h.writeSte(1, { V: 1, Config: 6, S2VMID: 7, S2T0SZ: 16, S2SL0: 2, S2TG: 0, S2PS: 5, S2AA64: 1, S2R: 1, S2TTB: root });
+    const s2slot = h.map(root, VA, encodeS2Leaf({ pa: PA, page: true, af: true, s2ap: 0b11 }));
+    h.memory.write(BigInt(PA), Uint8Array.of(1, 2, 3, 4));
+    expect(rd(h, VA)).toEqual([1, 2, 3, 4]);
+    h.writeWords(s2slot, new Uint32Array(2));
+    expect(rd(h, VA)).toEqual([1, 2, 3, 4]);
+    h.hw.flushTranslationCaches();
+    expect(rd(h, VA)).toBe('F_TRANSLATION');
+    expect(h.hw.cacheSizes()).toMatchObject({ ste: 1, tlb: 0 });
   });
 });

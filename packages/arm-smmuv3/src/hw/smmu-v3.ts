@@ -444,6 +444,17 @@ export class SmmuV3Hardware {
     this.tlb.invalidateAll();
   }
 
+  /**
+   * Empties the translation caches only — the TLB (stage-1, stage-2 and combined entries) and
+   * the last-translation cache — as CMD_TLBI_NSNH_ALL would, without going through the command
+   * queue. The configuration caches (STEs, CDs) stay warm: the next DMA walks the translation
+   * tables but fetches no STE or CD. The model has no separate walk (paging-structure) cache.
+   */
+  flushTranslationCaches(): void {
+    this.gen++;
+    this.tlb.invalidateAll();
+  }
+
   /** Transactions stalled and waiting for CMD_RESUME. */
   stalled(): StalledTransaction[] {
     return [...this.stalls].map(([stag, s]) => ({ stag, request: s.request }));

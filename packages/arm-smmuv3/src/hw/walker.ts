@@ -111,6 +111,8 @@ export class WalkOut {
 }
 
 const TWO32 = 4294967296;
+/** 1/4096, exactly: `x * INV_PAGE` is `x / 4096` without a division. */
+const INV_PAGE = 1 / 4096;
 
 /** Bits `[shift + width − 1 : shift]` of `hi:lo` (width ≤ 17, shift < 64). */
 function bits(hi: number, lo: number, shift: number, width: number): number {
@@ -176,12 +178,22 @@ export class Walker {
         slot = n.oa + ((slot >>> 0) & (POW2[n.shift]! - 1));
       }
       if (!(slot >= 0 && slot + 8 <= memSize)) {
-        out.fault = F_WALK_EABT;
+        out.fault = F_WALK_EABT; // a table outside memory: external abort on the fetch
         out.fetchAddr = slot;
         return out;
       }
-      const dlo = mem.read32At(slot);
-      const dhi = mem.read32At(slot + 4);
+      // The descriptor's two words straight from its frame (a frame never written reads as 0);
+      // the slot is 8-byte aligned, so both words lie in the same frame.
+      // The frame number by an integer shift for a table below 4 GiB (the usual case: it keeps
+      // the address chain from one level to the next in integers), else by one multiplication.
+      const words = mem.frameWords(slot < TWO32 ? slot >>> 12 : Math.floor(slot * INV_PAGE));
+      let dlo = 0;
+      let dhi = 0;
+      if (words !== undefined) {
+        const w = (slot & 0xfff) >>> 2;
+        dlo = words[w]!;
+        dhi = words[w + 1]!;
+      }
       const type = dlo & 3;
       // Invalid, a block at level 3, or a block where the granule allows none (4K: levels 1-2; 16K/64K: 2).
       if ((type & 1) === 0 || (type === 1 && (level === 3 || (level !== 2 && (g !== 12 || level !== 1))))) {
@@ -189,7 +201,9 @@ export class Walker {
         return out;
       }
       if (level < 3 && type === 3) {
-        const next = (dhi & 0xffff) * TWO32 + ((dlo & tableMask) >>> 0);
+        const nextHi = dhi & 0xffff; // NLTA [47:12] (the table address's bits [47:32] here)
+        const nextLo = (dlo & tableMask) >>> 0;
+        const next = nextHi === 0 ? nextLo : nextHi * TWO32 + nextLo;
         if (next >= oaLimit) {
           out.fault = F_ADDR_SIZE;
           return out;
