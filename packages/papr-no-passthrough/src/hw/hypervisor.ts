@@ -95,6 +95,10 @@ export const DEFAULT_TCE_CACHE_ENTRIES = 512;
  */
 const MAX_READ_BUFFER = 2 ** 32;
 
+/**
+ * The PHB's DMA path, bound once: a test runner that rewrites imports into module-object reads
+ * (vitest's module runner) would otherwise read the import binding on every DMA.
+ */
 const dmaThroughPhb = phbDmaInto;
 
 /** A DMA window as {@link PaprHypervisor.liobns} reports it. */

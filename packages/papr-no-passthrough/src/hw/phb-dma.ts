@@ -24,6 +24,7 @@ import type { PartitionableEndpoint } from './pe.js';
 import type { TceTable } from './tce-table.js';
 
 const TWO32 = 4294967296;
+/** Module-local copies of the spec's names the DMA path reads (no import binding read per DMA). */
 const NORMAL = EEH_PE_STATE_NORMAL;
 const READ = TCE_PCI_READ;
 const WRITE = TCE_PCI_WRITE;

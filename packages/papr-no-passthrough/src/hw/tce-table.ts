@@ -199,11 +199,12 @@ export class TceTable {
     const words = memory.frameWords(this.tablePfn + frame);
     if (words === undefined) return -1; // a never-written frame: TCE 0, a page fault
     const w = (index - frame * TCES_PER_FRAME) * 2;
-    // The TCE is big-endian: its low word (RPN bits 31..12, the permission field in bits 1..0) is the second.
-    const lo = swap(words[w + 1]!);
-    const perm = lo & PERM;
+    // The TCE is big-endian: its low word (RPN bits 31..12, the permission field in bits 1..0) is
+    // the second, and the permission field is in its last byte (the high byte of the host word).
+    const loWord = words[w + 1]!;
+    const perm = (loWord >>> 24) & PERM;
     if (perm === 0) return -1;
-    const page = ((swap(words[w]!) & this.rpnMaskHi) >>> 0) * TWO32 + ((lo & this.rpnMaskLo) >>> 0);
+    const page = ((swap(words[w]!) & this.rpnMaskHi) >>> 0) * TWO32 + ((swap(loWord) & this.rpnMaskLo) >>> 0);
     if (this.cacheMask >= 0) {
       let c = this.cache;
       if (c === undefined) c = this.cache = new Float64Array((this.cacheMask + 1) * 4);
