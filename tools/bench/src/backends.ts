@@ -13,14 +13,17 @@ export interface BenchBackend {
   readonly name: string;
   /** A fresh system with these devices. */
   create(devices: string[]): IoasidSystem;
-  /** Empties every cache of the system's hardware model (undefined: it has none). */
-  readonly flush: ((system: IoasidSystem) => void) | undefined;
+  /**
+   * The call that empties every cache of the system's hardware model (undefined: it has none),
+   * resolved once per system so that timing loops call it directly.
+   */
+  readonly flush: ((system: IoasidSystem) => () => void) | undefined;
   /**
    * Empties only the translation caches (IOTLB, paging-structure caches; configuration caches
    * such as context, PASID, STE and CD caches stay warm), where the model can: the miss the
    * reference walker's 4-level walk is compared with. Undefined: the bench uses {@link flush}.
    */
-  readonly flushTranslations: ((system: IoasidSystem) => void) | undefined;
+  readonly flushTranslations: ((system: IoasidSystem) => () => void) | undefined;
   /** The guest stage-1 builder (nested translation), if any. */
   readonly guest: NestingGuest | undefined;
 }
@@ -37,23 +40,19 @@ const models = (system: IoasidSystem): unknown[] => {
 };
 
 /**
- * The flush calls of a system, resolved once and kept (the bench subtracts the cost of a flush
- * from a flush + DMA pair, so the flush itself must be cheap and steady: no lookup or array per
- * call). `prefer` is called where a model has it, else `flushCaches`.
+ * The flush call of a system, resolved once (the bench subtracts the cost of a flush from a
+ * flush + DMA pair, so the flush itself must be cheap and steady: no lookup or array per call).
+ * `prefer` is called where a model has it, else `flushCaches`.
  */
-function flusher(prefer: FlushName): (system: IoasidSystem) => void {
-  const cache = new WeakMap<IoasidSystem, () => void>();
+function flusher(prefer: FlushName): (system: IoasidSystem) => () => void {
   return (system) => {
-    let f = cache.get(system);
-    if (f === undefined) {
-      const calls = models(system).flatMap((h) => (has(h, prefer) ? [h[prefer].bind(h)] : has(h, 'flushCaches') ? [h.flushCaches.bind(h)] : []));
-      const one = calls[0];
-      f = calls.length === 1 && one !== undefined ? one : () => {
-        for (const c of calls) c();
-      };
-      cache.set(system, f);
-    }
-    f();
+    const calls = models(system).flatMap((h) => (has(h, prefer) ? [h[prefer].bind(h)] : has(h, 'flushCaches') ? [h.flushCaches.bind(h)] : []));
+    const one = calls[0];
+    return calls.length === 1 && one !== undefined
+      ? one
+      : () => {
+          for (const c of calls) c();
+        };
   };
 }
 

@@ -115,13 +115,14 @@ export async function benchBackend(b: BenchBackend, options: { readonly quick: b
       for (let i = 0; i < 1000; i++) ep.dma(req);
     }), 'dma(): a result object and a fresh Uint8Array per DMA'));
     if (b.flush) {
-      const measureMiss = async (metric: string, flush: (system: IoasidSystem) => void, what: string) => {
+      const measureMiss = async (metric: string, flusher: (system: IoasidSystem) => () => void, what: string) => {
+        const flush = flusher(s.system);
         const f = await timeBatch(`${name}.${metric}.flush`, 200, () => {
-          for (let i = 0; i < 200; i++) flush(s.system);
+          for (let i = 0; i < 200; i++) flush();
         });
         const both = await timeBatch(`${name}.${metric}`, 200, () => {
           for (let i = 0; i < 200; i++) {
-            flush(s.system);
+            flush();
             ep.dmaInto(req, into);
           }
         });
@@ -278,18 +279,18 @@ function nested(b: BenchBackend): { result?: Result; note?: string } | undefined
   const req = { iova: 0x10000n, size: 4, write: false };
   const first = ep.dma(req);
   if (!first.ok) return { note: `nested DMA faulted: ${first.fault.name}` };
-  const flush = b.flush!;
+  const flush = b.flush!(system);
   const into = new Uint8Array(4);
   for (let i = 0; i < 2000; i++) {
-    flush(system);
+    flush();
     ep.dmaInto(req, into); // warm-up
   }
   const t0 = process.hrtime.bigint();
-  for (let i = 0; i < 2000; i++) flush(system);
+  for (let i = 0; i < 2000; i++) flush();
   const tf = Number(process.hrtime.bigint() - t0) / 2000;
   const t1 = process.hrtime.bigint();
   for (let i = 0; i < 2000; i++) {
-    flush(system);
+    flush();
     ep.dmaInto(req, into);
   }
   const both = Number(process.hrtime.bigint() - t1) / 2000;
