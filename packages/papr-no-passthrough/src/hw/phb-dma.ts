@@ -174,6 +174,15 @@ export function phbDmaInto(
     return undefined;
   }
   if (into.length < length) return shortBuffer(req, length, into);
+  if (length === 4 && (real & 3) === 0) {
+    // One aligned 32-bit word (a register-sized read): one word load, little-endian bytes.
+    const v = memory.read32At(real);
+    into[0] = v;
+    into[1] = v >>> 8;
+    into[2] = v >>> 16;
+    into[3] = v >>> 24;
+    return undefined;
+  }
   if (length <= SMALL_READ) {
     // A small read inside one 4 KiB frame: straight from the frame's words (little-endian bytes).
     const pfn = Math.floor(real * FRAME_INV);
@@ -182,12 +191,6 @@ export function phbDmaInto(
       const words = memory.frameWords(pfn);
       if (words === undefined) {
         for (let i = 0; i < length; i++) into[i] = 0; // a frame never written reads as zero
-      } else if (length === 4 && (at & 3) === 0) {
-        const v = words[at >>> 2]!;
-        into[0] = v;
-        into[1] = v >>> 8;
-        into[2] = v >>> 16;
-        into[3] = v >>> 24;
       } else {
         for (let i = 0; i < length; i++) {
           const b = at + i;
