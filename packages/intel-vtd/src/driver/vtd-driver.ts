@@ -86,6 +86,11 @@ export class VtdDriver implements IommuDriver {
     const iopf = dev.pri && c.prs;
     if (!iopf) unsupported['iopf'] = dev.pri ? 'ECAP.PRS is clear' : 'the device has no PRI capability';
     if (!c.pt) unsupported['passthrough'] = 'ECAP.PT is clear';
+    // Linux's intel-iommu registers no viommu_alloc: VT-d nesting takes a nested HWPT over the
+    // nest parent directly and its user invalidation goes to that HWPT (IOMMU_HWPT_INVALIDATE_DATA_VTD_S1)
+    unsupported['viommu'] = 'VT-d has no vIOMMU type: a nested HWPT is allocated over the nest parent and invalidated directly';
+    // VT-d reports a DMA fault per request (FRCD, PRQ); nothing isolates the device
+    unsupported['eeh'] = 'VT-d has no EEH: a DMA fault is recorded per request and never freezes the device';
     const firstStage = c.flts;
     const lastIova = firstStage ? (1n << 47n) - 1n : (1n << BigInt(Math.min(30 + 9 * c.agaw, c.mgaw))) - 1n;
     const pageSizes = [4096n];

@@ -187,7 +187,11 @@ export class VirtioIommuDriver implements IommuDriver, DomainHost {
     const e = this.ep(dev);
     const ext = this.extension;
     const pasid = ext && dev.pasid;
-    const unsupported: Record<string, string> = { dirtyTracking: 'no dirty tracking in the virtio spec' };
+    const unsupported: Record<string, string> = {
+      dirtyTracking: 'no dirty tracking in the virtio spec',
+      viommu: 'virtio-iommu is itself the paravirtual IOMMU: it has no hardware vIOMMU type for iommufd',
+      eeh: 'virtio-iommu has no EEH: a DMA fault is reported per request (fault event) and never isolates the endpoint',
+    };
     if (!ext) {
       for (const k of ['pasid', 'nesting', 'sva', 'iopf']) unsupported[k] = NO_EXTENSION;
     } else {
