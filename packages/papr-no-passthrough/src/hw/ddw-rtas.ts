@@ -64,7 +64,7 @@ export function createPeDmaWindow(ctx: RtasContext, args: readonly (number | big
   } catch {
     return status(RTAS_HARDWARE_ERROR);
   }
-  pe.windows[slot] = table;
+  pe.setWindow(slot, table);
   return status(RTAS_SUCCESS, [table.liobn, table.startHi, table.startLo]);
 }
 
@@ -80,15 +80,15 @@ export function removePeDmaWindow(ctx: RtasContext, args: readonly (number | big
   const { pe, slot, table } = found;
   const last = pe.activeWindows().length === 1;
   if (last && !ctx.isDefault(pe, table)) {
-    pe.windows[slot] = undefined;
+    pe.setWindow(slot, undefined);
     try {
       ctx.newDefaultWindow(pe);
     } catch {
-      pe.windows[slot] = table;
+      pe.setWindow(slot, table);
       return status(RTAS_HARDWARE_ERROR);
     }
   } else {
-    pe.windows[slot] = undefined;
+    pe.setWindow(slot, undefined);
   }
   table.free(ctx.memory);
   return status(RTAS_SUCCESS);
@@ -100,13 +100,15 @@ export function resetPeDmaWindows(ctx: RtasContext, args: readonly (number | big
   if (pe?.config.resetExtension !== true || args.length !== 3) return status(RTAS_PARAMETER_ERROR);
   const old = pe.windows.slice();
   const keep = old.find((w) => w !== undefined && ctx.isDefault(pe, w));
-  pe.windows.fill(undefined);
-  if (keep !== undefined) pe.windows[0] = keep;
+  for (let i = 0; i < old.length; i++) pe.setWindow(i, undefined);
+  if (keep !== undefined) pe.setWindow(0, keep);
   else {
     try {
       ctx.newDefaultWindow(pe);
     } catch {
-      old.forEach((w, i) => (pe.windows[i] = w));
+      old.forEach((w, i) => {
+        pe.setWindow(i, w);
+      });
       return status(RTAS_HARDWARE_ERROR);
     }
   }

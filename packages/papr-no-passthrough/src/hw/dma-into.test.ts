@@ -167,6 +167,47 @@ describe('the PHB never uses a stale resolution of a function, PE state or windo
   });
 });
 
+describe('the PE\'s decode of its last DMA\'s window', () => {
+  // data pages far above the TCE tables (a removed window's table frames are reused)
+  it('is dropped when a window is created over the same bus addresses in a lower slot', () => {
+    const { memory, hv, liobn } = setup();
+    memory.write(0x40000000n, Uint8Array.of(1));
+    memory.write(0x40010000n, Uint8Array.of(2));
+    const first = BigInt(hv.rtas('ibm,create-pe-dma-window', [CFG, BHI, BLO, 16, 32]).outputs[0]!); // slot 1, at 2^59
+    hv.hcall(H_PUT_TCE, first, 1n << 59n, 0x40000000n | 1n);
+    const into = new Uint8Array(1);
+    expect(hv.dmaInto(DEV, rd(1n << 59n, 1), into)).toBeUndefined(); // decoded: slot 1's window
+    expect(into[0]).toBe(1);
+    // remove the default window (slot 0): with a window still active, a new one also starts at 2^59
+    expect(hv.rtas('ibm,remove-pe-dma-window', [Number(liobn)]).status).toBe(0);
+    const second = hv.rtas('ibm,create-pe-dma-window', [CFG, BHI, BLO, 16, 32]);
+    expect(second.outputs.slice(0, 3)).toEqual([Number(liobn), BHI, 0]); // slot 0, at 2^59 too
+    hv.hcall(H_PUT_TCE, BigInt(second.outputs[0]!), 1n << 59n, 0x40010000n | 1n);
+    // the PHB searches the slots in order: slot 0's window translates now, not the decoded one
+    expect(hv.dmaInto(DEV, rd(1n << 59n, 1), into)).toBeUndefined();
+    expect(into[0]).toBe(2);
+  });
+
+  it('a DMA into another page of the window, or of another window, is decoded again', () => {
+    const { memory, hv, liobn } = setup();
+    const ddw = BigInt(hv.rtas('ibm,create-pe-dma-window', [CFG, BHI, BLO, 16, 32]).outputs[0]!);
+    memory.write(0x40020000n, new Uint8Array(0x1000).fill(1));
+    memory.write(0x40030000n, new Uint8Array(0x1000).fill(2));
+    memory.write(0x40010000n, new Uint8Array(0x10000).fill(3));
+    hv.hcall(H_PUT_TCE, liobn, 0n, 0x40020000n | 1n);
+    hv.hcall(H_PUT_TCE, liobn, 0x1000n, 0x40030000n | 1n);
+    hv.hcall(H_PUT_TCE, ddw, 1n << 59n, 0x40010000n | 1n);
+    const into = new Uint8Array(1);
+    const seq: [bigint, number][] = [[0n, 1], [0xfffn, 1], [0x1000n, 2], [0n, 1], [1n << 59n, 3], [0n, 1], [(1n << 59n) + 0xffffn, 3]];
+    for (const [iova, want] of seq) {
+      expect(hv.dmaInto(DEV, rd(iova, 1), into)).toBeUndefined();
+      expect(into[0]).toBe(want);
+    }
+    // same low word as page 0 of the default window, another high word: outside every window
+    expect(hv.dmaInto(DEV, rd(1n << 32n, 1), into)?.code).toBe(PAPR_DMA_ERR_NO_WINDOW);
+  });
+});
+
 describe('flushTranslationCaches', () => {
   it('empties every window\'s TCE cache, as flushCaches does, and DMAs translate as before', () => {
     for (const flush of ['flushTranslationCaches', 'flushCaches'] as const) {

@@ -234,7 +234,7 @@ export class PaprHypervisor implements PaprFirmware {
       DEFAULT_WINDOW_PAGE_SHIFT,
       this.tceCacheEntries,
     );
-    pe.windows[0] = t;
+    pe.setWindow(0, t);
     this.defaults.set(pe, t);
     return t;
   }
@@ -353,13 +353,15 @@ export class PaprHypervisor implements PaprFirmware {
   }
 
   /**
-   * Empties every cache of the model: the TCE caches ({@link flushTranslationCaches}) and the
-   * resolution of the last DMA's function to its PE, so that the next DMA looks its PE up again.
+   * Empties every cache of the model: the TCE caches ({@link flushTranslationCaches}), the
+   * resolution of the last DMA's function to its PE and each PE's decode of its last DMA's
+   * window, so that the next DMA looks its PE and window up again.
    */
   flushCaches(): void {
     this.flushTranslationCaches();
     this.lastDevice = undefined;
     this.lastPe = undefined;
+    for (const pe of this.pes) pe.decodedWindow = undefined;
   }
 
   /**

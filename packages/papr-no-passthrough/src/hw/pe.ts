@@ -51,8 +51,24 @@ export class PartitionableEndpoint {
   readonly configAddrs: ReadonlySet<number>;
   /** Configuration. */
   readonly config: PeConfig;
+  /** The window slots, changed only by {@link setWindow} (which drops {@link decodedWindow}). */
+  private readonly slots: (TceTable | undefined)[] = [undefined, undefined];
   /** Window slots: each is a window or empty; slot n has window number n in its LIOBN. */
-  readonly windows: (TceTable | undefined)[] = [undefined, undefined];
+  readonly windows: readonly (TceTable | undefined)[] = this.slots;
+  /**
+   * The PHB's decode of the last DMA's bus address to a window, kept so that a stream of DMAs
+   * into one IOMMU page skips the window search: the window, the high word of the page's bus
+   * address, the low word of its start, and its TCE index. It is only a memo of what the search
+   * over {@link windows} answers (a window's start, size and page size never change), dropped by
+   * every change of the windows and by `flushCaches`; unused for pages of 2^31 bytes or more.
+   */
+  decodedWindow: TceTable | undefined = undefined;
+  /** High word of the bus address of the page {@link decodedWindow} was decoded for. */
+  decodedHi = 0;
+  /** Low word of the start of that page. */
+  decodedLo = 0;
+  /** That page's TCE index in {@link decodedWindow}. */
+  decodedIndex = 0;
   /** EEH enabled by the OS (`ibm,set-eeh-option` 1/0); LPAR platforms enable it by default. */
   eehEnabled = true;
   /** EEH PE state (0 normal, 1 reset, 2 MMIO+DMA stopped, 4 DMA stopped, 5 unavailable). */
@@ -66,6 +82,12 @@ export class PartitionableEndpoint {
     this.configAddr = configAddr;
     this.configAddrs = addrs;
     this.config = config;
+  }
+
+  /** Puts a window into slot `slot` (or empties it) and drops the decode of the last DMA's window. */
+  setWindow(slot: number, table: TceTable | undefined): void {
+    this.slots[slot] = table;
+    this.decodedWindow = undefined;
   }
 
   /** The active windows, ascending by start address. */

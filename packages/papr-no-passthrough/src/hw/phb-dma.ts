@@ -30,6 +30,8 @@ const READ = TCE_PCI_READ;
 const WRITE = TCE_PCI_WRITE;
 const FRAME = 4096;
 const FRAME_INV = 1 / FRAME;
+/** Pages this large or larger are not kept in a PE's decode of its last window (see PartitionableEndpoint.decodedWindow). */
+const MAX_DECODED_PAGE = 2 ** 31;
 /** Reads up to this many bytes inside one 4 KiB frame are copied word by word from the frame. */
 const SMALL_READ = 64;
 
@@ -140,27 +142,41 @@ export function phbDmaInto(
   const hi = iova32[HI]!;
   const lo = iova32[LO]!;
 
-  let window: TceTable | undefined;
-  let off = -1;
-  const windows = pe.windows;
-  for (let i = 0; i < windows.length; i++) {
-    const w = windows[i];
-    if (w === undefined) continue;
-    const o = (hi - w.startHi) * TWO32 + (lo - w.startLo);
-    if (o >= 0 && o < w.sizeNumber) {
-      window = w;
-      off = o;
-      break;
+  const need = write ? WRITE : READ;
+  let window = pe.decodedWindow;
+  let index: number;
+  let inPage: number;
+  if (window !== undefined && hi === pe.decodedHi && (inPage = (lo - pe.decodedLo) >>> 0) < window.pageSize) {
+    // The same IOMMU page as the PE's last DMA (pages below 2^31 bytes never cross a 2^32 line).
+    index = pe.decodedIndex;
+  } else {
+    window = undefined;
+    let off = -1;
+    const windows = pe.windows;
+    for (let i = 0; i < windows.length; i++) {
+      const w = windows[i];
+      if (w === undefined) continue;
+      const o = (hi - w.startHi) * TWO32 + (lo - w.startLo);
+      if (o >= 0 && o < w.sizeNumber) {
+        window = w;
+        off = o;
+        break;
+      }
+    }
+    if (window === undefined) return freeze(pe, device, req, PAPR_DMA_ERR_NO_WINDOW, 0, undefined, undefined, undefined);
+    index = Math.floor(off * window.pageInv);
+    inPage = off - index * window.pageSize;
+    if (window.pageSize < MAX_DECODED_PAGE) {
+      pe.decodedWindow = window;
+      pe.decodedHi = hi;
+      pe.decodedLo = (lo - inPage) >>> 0;
+      pe.decodedIndex = index;
     }
   }
-  if (window === undefined) return freeze(pe, device, req, PAPR_DMA_ERR_NO_WINDOW, 0, undefined, undefined, undefined);
-
-  const need = write ? WRITE : READ;
   const pageSize = window.pageSize;
-  const index = Math.floor(off * window.pageInv);
-  const inPage = off - index * pageSize;
-  if (!(inPage + length <= pageSize && off + length <= window.sizeNumber)) {
-    return multiPage(memory, memSize, pe, device, req, into, window, off, length, need);
+  if (!(inPage + length <= pageSize)) {
+    // Past the page (a window holds whole pages: its end is a page's end).
+    return multiPage(memory, memSize, pe, device, req, into, window, index * pageSize + inPage, length, need);
   }
   // One IOMMU page: the common case.
   let real = window.pageOf(memory, index, need) + inPage;
