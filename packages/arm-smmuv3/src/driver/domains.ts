@@ -20,6 +20,7 @@ import { S1_AP_RDONLY } from '../spec/pgtable.js';
 import type { IoPgtable} from './io-pgtable.js';
 import { leafDirty } from './io-pgtable.js';
 import { convertUserCommand, type ValidVste } from './nested.js';
+import type { ArmVsmmu } from './vsmmu.js';
 
 /** What a domain needs from the driver. */
 export interface DomainHost {
@@ -87,6 +88,11 @@ export abstract class SmmuDomain implements DriverDomain {
   /** Releases the domain. */
   free(): void {
     // nothing by default
+  }
+
+  /** True when `host` (a driver, that is one SMMU instance) allocated this domain. */
+  ownedBy(host: DomainHost): boolean {
+    return this.host === host;
   }
 
   /** ATC invalidations for every ATS-enabled attachment. */
@@ -201,18 +207,24 @@ export class NestedDomain extends SmmuDomain {
    * @param host - the driver
    * @param parent - the stage-2 parent
    * @param vste - the validated vSTE
+   * @param vsmmu - the vSMMU it was allocated from (`arm_smmu_nested_domain.vsmmu`), if any
    */
-  constructor(host: DomainHost, readonly parent: PagingDomain, readonly vste: ValidVste) {
+  constructor(host: DomainHost, readonly parent: PagingDomain, readonly vste: ValidVste, readonly vsmmu?: ArmVsmmu) {
     super(host);
     this.apertures = parent.apertures;
   }
 
   /**
-   * vIOMMU invalidation: raw commands through upstream's allow-list (EIO otherwise), the VMID
-   * forced to the parent's and StreamIDs translated (the virtual SID is the StreamID of a device
-   * attached to this domain: this uAPI has no vDEVICE objects).
+   * User invalidation on the nested HWPT itself: raw commands through upstream's allow-list
+   * (EIO otherwise), the VMID forced to the parent's and StreamIDs taken as the StreamIDs of
+   * the devices attached to this domain (a nested HWPT allocated over a HWPT has no vDEVICEs).
+   * A nested domain of a vSMMU has no such entry point, as upstream's `arm_smmu_nested_ops`
+   * has no `cache_invalidate_user` (EOPNOTSUPP): its guest invalidates through the vIOMMU.
    */
   override invalidateUser(entries: readonly InvalidateEntry[]): number {
+    if (this.vsmmu !== undefined) {
+      throw new IoasidError('EOPNOTSUPP', 'hwpt', 'a nested HWPT of a vIOMMU is invalidated through its vIOMMU (IOMMU_HWPT_INVALIDATE with the vIOMMU id)');
+    }
     const sids = new Set([...this.attachments].map((a) => a.sid));
     const cmds: SmmuCommand[] = [];
     const raw: [bigint, bigint][] = [];
@@ -252,7 +264,8 @@ export interface RawCommand extends SmmuCommand {
   readonly raw: Uint32Array;
 }
 
-function rawCommand(q: [bigint, bigint]): RawCommand {
+/** A raw command from its two 64-bit words. */
+export function rawCommand(q: readonly [bigint, bigint]): RawCommand {
   const w = commandWords(q);
   return { op: commandOp(w), raw: w };
 }

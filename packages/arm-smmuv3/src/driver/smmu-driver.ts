@@ -14,10 +14,12 @@ import {
   IOMMU_PGFAULT_PERM_PRIV,
   IOMMU_PGFAULT_PERM_READ,
   IOMMU_PGFAULT_PERM_WRITE,
+  IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
   IOMMUFD_PAGE_RESP_INVALID,
   IOMMUFD_PAGE_RESP_SUCCESS,
   IoasidError,
   type DriverDomain,
+  type DriverViommu,
   type EndpointDescriptor,
   type HwInfo,
   type HwptData,
@@ -42,7 +44,19 @@ import {
   PRI_RESP_SUCC,
   type SmmuCommand,
 } from '../spec/commands.js';
-import { decodeEventWords, isTranslationFault, type SmmuEvent } from '../spec/events.js';
+import {
+  C_BAD_CD,
+  C_BAD_STE,
+  C_BAD_SUBSTREAMID,
+  decodeEventWords,
+  F_ACCESS,
+  F_ADDR_SIZE,
+  F_PERMISSION,
+  F_STREAM_DISABLED,
+  F_TRANSLATION,
+  isTranslationFault,
+  type SmmuEvent,
+} from '../spec/events.js';
 import { ARM_LPAE_MAIR, s2Sl0 } from '../spec/pgtable.js';
 import { decodePriWords } from '../spec/priq.js';
 import { EVTQ_ENT_SIZE, PRIQ_ENT_SIZE, qEmpty, qIndex, qInc } from '../spec/queue.js';
@@ -125,6 +139,7 @@ import type { PciCapabilities, SmmuRegisterWindow } from './interfaces.js';
 import { IoPgtable } from './io-pgtable.js';
 import { validateVste } from './nested.js';
 import { CdTable, StreamTable } from './tables.js';
+import { ArmVsmmu, type VsmmuHost } from './vsmmu.js';
 
 /** Options of {@link SmmuV3Driver}. */
 export interface SmmuV3DriverOptions {
@@ -155,12 +170,25 @@ interface Master {
   readonly pasids: Map<number, { domain: SmmuDomain; attachment: Attachment }>;
   ats: boolean;
   pri: boolean;
+  /**
+   * `master->vmaster`: set while the RID is attached to a nested domain of a vSMMU on which
+   * the master has a vDEVICE; its events are reported with the vSID.
+   */
+  vmaster: { readonly vsmmu: ArmVsmmu; readonly vsid: number } | undefined;
 }
+
+/**
+ * The event IDs `arm_smmu_handle_event` handles (the rest are logged): C_BAD_STE,
+ * F_STREAM_DISABLED, C_BAD_SUBSTREAMID, C_BAD_CD and the four translation faults.
+ */
+const HANDLED_EVENTS: ReadonlySet<number> = new Set([
+  C_BAD_STE, F_STREAM_DISABLED, C_BAD_SUBSTREAMID, C_BAD_CD, F_TRANSLATION, F_ADDR_SIZE, F_ACCESS, F_PERMISSION,
+]);
 
 const PAGE = 4096;
 
 /** The SMMUv3 driver. */
-export class SmmuV3Driver implements IommuDriver, DomainHost {
+export class SmmuV3Driver implements IommuDriver, DomainHost, VsmmuHost {
   /** Backend name. */
   readonly backend = 'arm-smmuv3';
   /** Events taken off the event queue that were not page requests (most recent last, bounded). */
@@ -257,7 +285,7 @@ export class SmmuV3Driver implements IommuDriver, DomainHost {
       if (ep.kind === 'mdev') continue;
       this.masters.set(ep.rid, {
         ep, sid: ep.rid, ssidBits: ep.pasid ? Math.min(this.ssidBits, 20) : 0, cd: undefined, rid: this.blocked,
-        ridAttachment: undefined, pasids: new Map(), ats: false, pri: false,
+        ridAttachment: undefined, pasids: new Map(), ats: false, pri: false, vmaster: undefined,
       });
     }
   }
@@ -355,6 +383,7 @@ export class SmmuV3Driver implements IommuDriver, DomainHost {
     if (!iopf) unsupported['iopf'] = this.priSupported ? 'the device has no PRI capability' : 'IDR0.PRI is 0';
     if (!sva) unsupported['sva'] = pasidBits === 0 ? 'no SubstreamIDs' : 'no PRI for I/O page faults';
     if (!dirty) unsupported['dirtyTracking'] = 'IDR0.HTTU is not access+dirty';
+    if (!this.nesting) unsupported['viommu'] = 'IDR0 lacks S1P or S2P: no nesting (ARM_SMMU_FEAT_NESTING), so no vSMMU';
     const ias = this.s1p ? Math.min(48, this.ias) : this.ias;
     return {
       backend: this.backend,
@@ -366,6 +395,7 @@ export class SmmuV3Driver implements IommuDriver, DomainHost {
       iopf,
       globalPasid: pasidBits > 0,
       dirtyTracking: dirty,
+      viommuTypes: this.nesting ? [IOMMU_VIOMMU_TYPE_ARM_SMMUV3] : [],
       pageSizes: [...sizes].sort((a, b) => (a < b ? -1 : 1)),
       iovaRanges: [{ start: 0n, last: (1n << BigInt(ias)) - 1n }],
       reservedRegions: [{ start: MSI_IOVA_BASE, last: MSI_IOVA_BASE + MSI_IOVA_LENGTH - 1n, kind: 'msi' }],
@@ -413,9 +443,51 @@ export class SmmuV3Driver implements IommuDriver, DomainHost {
     if (!(parent instanceof PagingDomain) || parent.stage !== 2 || !parent.nestParent) {
       throw new IoasidError('EINVAL', 'parent', 'the parent is not a stage-2 nest parent of this SMMU');
     }
-    const d = new NestedDomain(this, parent, validateVste(data.ste));
+    return this.nestedDomain(parent, data.ste, options, undefined);
+  }
+
+  /** A nested domain over `parent` from a vSTE validated by `arm_smmu_validate_vste`. */
+  private nestedDomain(parent: PagingDomain, ste: readonly [bigint, bigint], options: { readonly iopf: boolean }, vsmmu: ArmVsmmu | undefined): NestedDomain {
+    const d = new NestedDomain(this, parent, validateVste(ste), vsmmu);
     if (options.iopf) this.iopfDomains.add(d);
     return d;
+  }
+
+  // ---------------------------------------------------------------- vSMMU
+
+  /**
+   * IOMMU_VIOMMU_ALLOC (`arm_smmu_get_viommu_size` + `arm_vsmmu_init`): a vSMMU over a stage-2
+   * nest parent of this SMMU, using the parent's VMID. Another type, or an SMMU without
+   * nesting, is EOPNOTSUPP; a parent that is not a stage-2 nest parent of this instance EINVAL.
+   * (Linux also wants a CANWBS device or IDR3.FWB; the platform's root complex is taken as
+   * CANWBS, coherent with IDR0.COHACC, as an IORT would describe it.)
+   */
+  allocViommu(dev: EndpointDescriptor, parent: DriverDomain, type: number): DriverViommu {
+    this.master(dev);
+    if (type !== IOMMU_VIOMMU_TYPE_ARM_SMMUV3) throw new IoasidError('EOPNOTSUPP', 'type', `vIOMMU type ${type} is not IOMMU_VIOMMU_TYPE_ARM_SMMUV3`);
+    if (!this.nesting) throw new IoasidError('EOPNOTSUPP', 'type', 'IDR0 lacks S1P or S2P: no vSMMU');
+    if (!(parent instanceof PagingDomain) || parent.stage !== 2 || !parent.nestParent || !parent.ownedBy(this)) {
+      throw new IoasidError('EINVAL', 'hwpt', 'the parent is not a stage-2 nest parent of this SMMU');
+    }
+    return new ArmVsmmu(this, parent);
+  }
+
+  /** The physical StreamID of a master of this SMMU (VsmmuHost). */
+  streamIdOf(dev: EndpointDescriptor): number | undefined {
+    const m = this.masters.get(dev.rid);
+    return m?.ep.name === dev.name ? m.sid : undefined;
+  }
+
+  /** `arm_vsmmu_alloc_domain_nested` (VsmmuHost): the vSTE over the vSMMU's parent. */
+  allocVsmmuNested(vsmmu: ArmVsmmu, data: HwptData, options: { readonly iopf: boolean }): DriverDomain {
+    if (data.type !== 'arm_smmuv3') throw new IoasidError('EOPNOTSUPP', 'data', "SMMUv3 nests 'arm_smmuv3' data only");
+    return this.nestedDomain(vsmmu.parent, data.ste, options, vsmmu);
+  }
+
+  /** Forgets a master's vmaster of `vsmmu` (VsmmuHost). */
+  clearVmaster(sid: number, vsmmu: ArmVsmmu): void {
+    const m = this.masters.get(sid);
+    if (m?.vmaster?.vsmmu === vsmmu) m.vmaster = undefined;
   }
 
   /** An SVA domain over the process's AArch64 page table, with its own ASID. */
@@ -592,6 +664,7 @@ export class SmmuV3Driver implements IommuDriver, DomainHost {
       if ((d instanceof NestedDomain || (d instanceof PagingDomain && d.stage === 2)) && m.pasids.size > 0) {
         throw new IoasidError('EBUSY', 'dev', `${dev.name} has PASIDs attached: its CD table cannot be replaced`);
       }
+      const vmaster = this.prepareVmaster(m, d);
       if (d instanceof PagingDomain && d.stage === 1) {
         this.writeCd(m, 0, this.s1Cd(d), issue);
       }
@@ -601,6 +674,7 @@ export class SmmuV3Driver implements IommuDriver, DomainHost {
       m.ridAttachment = { sid: m.sid, ssid: undefined, ats: m.ats };
       d.attachments.add(m.ridAttachment);
       this.commit(m);
+      m.vmaster = vmaster; // arm_smmu_attach_commit_vmaster
       if (old instanceof PagingDomain && old.stage === 1 && !(d instanceof PagingDomain && d.stage === 1)) {
         m.cd?.clear(0, issue);
       }
@@ -622,6 +696,21 @@ export class SmmuV3Driver implements IommuDriver, DomainHost {
     m.pasids.set(pasid, { domain: d, attachment });
     this.commit(m);
     if (prev !== undefined && m.ats) this.mustIssue([{ op: CMD_ATC_INV, sid: m.sid, ssv: true, ssid: pasid, size: ATC_INV_SIZE_ALL, addr: 0 }]);
+  }
+
+  /**
+   * `arm_smmu_attach_prepare_vmaster`: attaching the RID to a nested domain of a vSMMU takes the
+   * master's vSID on that vSMMU (a vSMMU of another SMMU instance EINVAL; no vDEVICE ENOENT,
+   * unless the vSTE is abort or bypass); any other domain leaves the master without one.
+   */
+  private prepareVmaster(m: Master, d: SmmuDomain): Master['vmaster'] {
+    if (!(d instanceof NestedDomain) || d.vsmmu === undefined) return undefined;
+    if (!d.vsmmu.belongsTo(this)) throw new IoasidError('EINVAL', 'domain', 'the nested domain belongs to a vSMMU of another SMMU instance');
+    const vsid = d.vsmmu.vsidOf(m.sid);
+    if (vsid !== undefined) return { vsmmu: d.vsmmu, vsid };
+    const cfg = Number((d.vste.w0 >> 1n) & 7n);
+    if ((d.vste.w0 & 1n) === 0n || cfg === STE_CFG_ABORT || cfg === STE_CFG_BYPASS) return undefined;
+    throw new IoasidError('ENOENT', 'dev', `${m.ep.name} has no vDEVICE on the vSMMU: a translating nested domain needs its vSID`);
   }
 
   /** Detaches the RID (→ blocked) or a PASID (its CD cleared). */
@@ -678,6 +767,11 @@ export class SmmuV3Driver implements IommuDriver, DomainHost {
         this.report({ endpoint: m.ep, pasid, addr: ev.InputAddr & ~0xfffn, perm, grpid: ev.STAG, last: true });
         continue;
       }
+      // arm_smmu_handle_event: a non-stall event of a handled ID, of a master with a vmaster,
+      // that is not a stage-2 fault goes to the vSMMU (arm_vmaster_report_event); with no
+      // vEVENTQ the report fails (-EOPNOTSUPP) and the event is logged like any unhandled one.
+      const vm = m?.vmaster;
+      if (vm !== undefined && ev.Stall === 0 && ev.S2 === 0 && HANDLED_EVENTS.has(ev.EventID) && vm.vsmmu.report(w, vm.vsid)) continue;
       this.events.push(ev);
       if (this.events.length > 1024) this.events.shift();
     }
