@@ -26,6 +26,10 @@ const EPOCHS = 2 ** 11;
 /** TCEs in one 4 KiB frame of a table. */
 const TCES_PER_FRAME = PAGE / TCE_ENTRY_SIZE;
 const FRAMES_PER_TCE = 1 / TCES_PER_FRAME;
+/** log2 of {@link TCES_PER_FRAME}. */
+const TCE_FRAME_SHIFT = 9;
+/** 2^31: numbers below it are exact in 32-bit integer operations. */
+const INT31 = 2 ** 31;
 /** TCEs per bulk store (one 4 KiB page of them). */
 const BULK = 512;
 /** Scratch for bulk stores: `BULK` big-endian TCEs, as bytes and as host-order words. */
@@ -195,10 +199,11 @@ export class TceTable {
     const entry = this.table + index * ENTRY;
     if (!(entry >= 0 && entry + ENTRY <= memory.sizeNumber)) return -1;
     // Both words of the TCE lie in one frame of the table (512 TCEs a frame): one frame lookup.
-    const frame = Math.floor(index * FRAMES_PER_TCE);
+    // (An index below 2^31 takes integer operations all the way into the frame lookup.)
+    const frame = index < INT31 ? index >>> TCE_FRAME_SHIFT : Math.floor(index * FRAMES_PER_TCE);
     const words = memory.frameWords(this.tablePfn + frame);
     if (words === undefined) return -1; // a never-written frame: TCE 0, a page fault
-    const w = (index - frame * TCES_PER_FRAME) * 2;
+    const w = (index - frame * TCES_PER_FRAME) << 1;
     // The TCE is big-endian: its low word (RPN bits 31..12, the permission field in bits 1..0) is
     // the second, and the permission field is in its last byte (the high byte of the host word).
     const loWord = words[w + 1]!;
