@@ -327,7 +327,8 @@ export class PaprHypervisor implements PaprFirmware {
   /**
    * A DMA from the function named `device`, a read's bytes landing in `into[0, size)`:
    * `undefined` on success, or the fault (with the PE's freeze state). Never throws; the success
-   * path allocates nothing. A read whose buffer is shorter than `size` is translated as usual
+   * path allocates no object, BigInt or array of its own (copies above 64 bytes go through
+   * `memory.readInto`/`writeFrom`, which may make views). A read whose buffer is shorter than `size` is translated as usual
    * (and faults as the PHB would) but moves no byte and ends in a `bad-config` fault.
    */
   dmaInto(device: string, request: DmaRequest, into: Uint8Array): DmaFault | undefined {

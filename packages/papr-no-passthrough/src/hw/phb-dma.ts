@@ -3,8 +3,9 @@
  * the real page. A DMA outside every window, through a "page fault" TCE, or against the TCE's
  * direction freezes the whole PE (EEH state 2) and is recorded; while the PE is not in state 0
  * every DMA fails. All pages are translated before any byte moves, so a failed DMA transfers
- * nothing. A read lands in the caller's buffer: the success path allocates nothing (no BigInt,
- * no object, no array): the IOVA is split into 32-bit halves by one typed-array store, each TCE
+ * nothing. A read lands in the caller's buffer: the success path allocates nothing of its own
+ * (no BigInt, no object, no array; copies above 64 bytes go through `memory.readInto`/`writeFrom`,
+ * which may make views): the IOVA is split into 32-bit halves by one typed-array store, each TCE
  * is read as two 32-bit words, and a multi-page DMA keeps its segments in scratch typed arrays.
  */
 
