@@ -57,6 +57,31 @@ describe('PaprHypervisor.dmaInto: the non-allocating DMA', () => {
     expect(into).toEqual(Uint8Array.of(bytes[0xffe]!, bytes[0xfff]!, bytes[0]!, bytes[1]!));
   });
 
+  it('a DMA across more pages than the segment scratch holds reads and writes every page in order', () => {
+    const { memory, hv, liobn } = setup();
+    const pages = 40;
+    // IOMMU page p → real frame 0x40000000 + (pages − 1 − p) · 8 KiB: descending, not contiguous
+    const frame = (p: number) => 0x40000000n + BigInt((pages - 1 - p) * 0x2000);
+    for (let p = 0; p < pages; p++) {
+      expect(hv.hcall(H_PUT_TCE, liobn, BigInt(p) * 0x1000n, frame(p) | 3n).ret).toBe(H_SUCCESS);
+      memory.write(frame(p), new Uint8Array(0x1000).fill(p + 1));
+    }
+    const size = pages * 0x1000 - 0x100;
+    const into = new Uint8Array(size);
+    expect(hv.dmaInto(DEV, rd(0x80n, size), into)).toBeUndefined();
+    for (let i = 0; i < size; i++) {
+      if (into[i] !== Math.floor((0x80 + i) / 0x1000) + 1) throw new Error(`byte ${i}: ${into[i]}`);
+    }
+    const data = Uint8Array.from({ length: size }, (_, i) => (i * 13) & 0xff);
+    expect(hv.dmaInto(DEV, { iova: 0x80n, size: 0, write: true, data }, new Uint8Array(0))).toBeUndefined();
+    for (let p = 0; p < pages; p++) {
+      const from = Math.max(0, p * 0x1000 - 0x80);
+      const to = Math.min(size, (p + 1) * 0x1000 - 0x80);
+      const at = frame(p) + (p === 0 ? 0x80n : 0n);
+      expect(memory.read(at, to - from)).toEqual(data.subarray(from, to));
+    }
+  });
+
   it('a page never written reads as zeros', () => {
     const { hv, liobn } = setup();
     hv.hcall(H_PUT_TCE, liobn, 0n, 0x7000n | 1n);
