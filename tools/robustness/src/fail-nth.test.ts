@@ -7,7 +7,7 @@
  */
 
 import type { System } from '@ioasid/core';
-import { isIoasidError, type ErrnoName, type GuestStage1, type HwInfo, type IoasidContext, type ObjectId, type Process } from '@ioasid/uapi';
+import { IOMMU_VEVENTQ_TYPE_ARM_SMMUV3, IOMMU_VIOMMU_TYPE_ARM_SMMUV3, isIoasidError, type ErrnoName, type GuestStage1, type HwInfo, type IoasidContext, type ObjectId, type Process } from '@ioasid/uapi';
 import { describe, expect, it } from 'vitest';
 import { BACKENDS, type BackendUnderTest } from './backends.js';
 import { failNthLoop } from './fail-nth.js';
@@ -102,6 +102,24 @@ interface Scenario {
 }
 
 const noPasid = (i: HwInfo) => i.pasidBits === 0;
+const noViommu = (i: HwInfo) => (i.viommuTypes ?? []).length === 0;
+/** The vIOMMU type to ask for: the device's first (or SMMUv3's, to be refused where there is none). */
+const viommuType = (i: HwInfo) => (i.viommuTypes ?? [])[0] ?? IOMMU_VIOMMU_TYPE_ARM_SMMUV3;
+
+/** A nest parent over IOAS a and a vIOMMU over it (`extra.parent`, `extra.v`). */
+function viommuSetup(e: Env): void {
+  e.extra['parent'] = e.ctx.allocHwpt(e.pf1, { parent: e.a, flags: { nestParent: true } });
+  e.extra['v'] = e.ctx.allocViommu(e.pf1, { type: viommuType(e.info), hwpt: e.extra['parent'] as ObjectId });
+}
+
+/** The nesting set-up with a vIOMMU over its parent and a vDEVICE for PF1 (`extra.n`, `extra.v`). */
+function viommuNesting(e: Env, b: BackendUnderTest): ReturnType<typeof nesting> {
+  const n = nesting(b, e);
+  e.extra['n'] = n;
+  e.extra['v'] = e.ctx.allocViommu(e.pf1, { type: viommuType(e.info), hwpt: n.parent });
+  e.ctx.allocVdevice(e.extra['v'] as ObjectId, e.pf1, 0x42n);
+  return n;
+}
 const noNesting = (i: HwInfo) => i.nestingFormats.length === 0;
 const at = (device: string, iova: bigint, pasid?: number): ProbeSpec => ({ device, iova, ...(pasid === undefined ? {} : { pasid }) });
 const std = (_e: Env): ProbeSpec[] => [at(PF1, 0x100000n), at(PF1, 0x110000n), at(PF1, 0x400000n), at(PF1, 0x5ff000n), at(PF2, 0x100000n), at(PF2, 0x200000n)];
@@ -307,6 +325,63 @@ const SCENARIOS: readonly Scenario[] = [
     unsupported: noPasid,
     op: (e) => e.ctx.bindDevice(MDEV0),
     probes: (e) => [...std(e), at(MDEV0, 0x100000n)],
+  },
+  {
+    name: 'allocViommu',
+    unsupported: noViommu,
+    setup: (e) => {
+      e.extra['parent'] = e.ctx.allocHwpt(e.pf1, { parent: e.a, flags: { nestParent: true } });
+    },
+    op: (e) => e.ctx.allocViommu(e.pf1, { type: viommuType(e.info), hwpt: e.extra['parent'] as ObjectId }),
+    probes: std,
+  },
+  {
+    name: 'allocVdevice',
+    unsupported: noViommu,
+    setup: viommuSetup,
+    op: (e) => e.ctx.allocVdevice(e.extra['v'] as ObjectId, e.pf1, 0x42n),
+    probes: std,
+  },
+  {
+    name: 'allocVeventq',
+    unsupported: noViommu,
+    setup: viommuSetup,
+    op: (e) => e.ctx.allocVeventq(e.extra['v'] as ObjectId, { type: IOMMU_VEVENTQ_TYPE_ARM_SMMUV3, depth: 8 }),
+    probes: std,
+  },
+  {
+    name: 'allocHwpt (nested, from a vIOMMU)',
+    unsupported: noViommu,
+    guest: true,
+    setup: (e, b) => {
+      viommuNesting(e, b);
+    },
+    op: (e) => e.ctx.allocHwpt(e.pf1, { parent: e.extra['v'] as ObjectId, data: (e.extra['n'] as ReturnType<typeof nesting>).s1.data }),
+    probes: (e) => [...std(e), at(PF1, 0x10000n)],
+  },
+  {
+    name: 'attach to a nested HWPT of a vIOMMU',
+    unsupported: noViommu,
+    guest: true,
+    setup: (e, b) => {
+      viommuNesting(e, b);
+      e.extra['h'] = e.ctx.allocHwpt(e.pf1, { parent: e.extra['v'] as ObjectId, data: (e.extra['n'] as ReturnType<typeof nesting>).s1.data });
+    },
+    op: (e) => e.ctx.attach(e.pf1, e.extra['h'] as ObjectId),
+    probes: (e) => [...std(e), at(PF1, 0x10000n), at(PF1, 0x11000n)],
+  },
+  {
+    name: 'invalidate through a vIOMMU',
+    unsupported: noViommu,
+    guest: true,
+    setup: (e, b) => {
+      const n = viommuNesting(e, b);
+      const h = e.ctx.allocHwpt(e.pf1, { parent: e.extra['v'] as ObjectId, data: n.s1.data });
+      e.ctx.attach(e.pf1, h);
+      n.s1.map(0x11000n, n.gpa, false);
+    },
+    op: (e) => e.ctx.invalidateHwpt(e.extra['v'] as ObjectId, (e.extra['n'] as ReturnType<typeof nesting>).s1.invalidateRange(0x11000n, 0x1000n)),
+    probes: (e) => [...std(e), at(PF1, 0x10000n), at(PF1, 0x11000n)],
   },
   { name: 'allocIoas', op: (e) => e.ctx.allocIoas(), probes: std },
   { name: 'allocFaultQueue', op: (e) => e.ctx.allocFaultQueue(), probes: std },
