@@ -133,7 +133,11 @@ export interface DriverViommu {
   addVdevice(dev: EndpointDescriptor, virtId: bigint): void;
   /** Forgets a device's virtual ID. */
   removeVdevice(dev: EndpointDescriptor): void;
-  /** A nested domain allocated from the vIOMMU (the vendor data as for `allocNestedDomain`). */
+  /**
+   * A nested domain allocated from the vIOMMU (the vendor data as for `allocNestedDomain`).
+   * Attaching a device that has no vDEVICE here is the driver's to refuse (ENOENT) where the
+   * architecture needs the virtual ID (SMMUv3: a translating vSTE; abort and bypass do not).
+   */
   allocNested(dev: EndpointDescriptor, data: HwptData, options: { readonly iopf: boolean }): DriverDomain;
   /**
    * vIOMMU-wide user invalidation: entries name devices by virtual ID. Returns the entries

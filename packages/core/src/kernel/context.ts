@@ -765,10 +765,6 @@ export class Context implements IoasidContext {
           // iommufd: a HWPT allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING enforces it on attach
           throw new IoasidError('EINVAL', 'target', `HWPT ${hwpt.id} tracks dirty pages and ${dev.endpoint.name} cannot`);
         }
-        if (hwpt.viommu !== undefined && !hwpt.viommu.vdevices.has(dev)) {
-          // arm_smmu_attach_prepare_vmaster → iommufd_viommu_get_vdev_id: no vDEVICE, ENOENT
-          throw new IoasidError('ENOENT', 'dev', `${dev.endpoint.name} has no vDEVICE on vIOMMU ${hwpt.viommu.id}`);
-        }
         const why = sys.driver.attachConflict(dev.rid, hwpt.domain, wirePasid);
         if (why !== undefined) throw new IoasidError('EINVAL', 'target', why);
         if (hwpt.ioas) this.checkIovaFit(hwpt.ioas, dev, hwpt.domain);

@@ -102,6 +102,8 @@ class MockDomain implements DriverDomain {
   tracking = false;
   readonly cache = new Map<bigint, { out: bigint; write: boolean }>();
   freed = false;
+  /** The vIOMMU a nested domain was allocated from. */
+  viommu: MockViommu | undefined;
 
   constructor(
     readonly kind: DriverDomain['kind'],
@@ -333,6 +335,8 @@ export function mockBackend(options: MockOptions = {}): BackendDefinition {
           attach: (ep, d, pasid) => {
             const k = key(ep, pasid);
             const m = asMock(d);
+            // as arm_smmu_attach_prepare_vmaster: a nested domain of a vIOMMU needs the device's virtual ID
+            if (m.viommu !== undefined && !m.viommu.vdevices.has(ep.rid)) throw new IoasidError('ENOENT', 'dev', 'no vDEVICE on the vIOMMU');
             // the first attachment of a slot allocates its "context entry" (may fail: fail_nth)
             if (!hw.contexts.has(k)) hw.contexts.set(k, host.memory.allocFrame());
             hw.attached.set(k, m);
@@ -380,7 +384,11 @@ export function mockBackend(options: MockOptions = {}): BackendDefinition {
                     removeVdevice(dev) {
                       v.vdevices.delete(dev.rid);
                     },
-                    allocNested: (dev, data, o) => mk('nested', dev, p, data, undefined, o.iopf),
+                    allocNested: (dev, data, o) => {
+                      const d = mk('nested', dev, p, data, undefined, o.iopf);
+                      d.viommu = v;
+                      return d;
+                    },
                     invalidate(entries) {
                       v.invalidations.push(entries);
                       return entries.length;
