@@ -21,6 +21,7 @@ import {
 import type { PaprFirmware, PhbNode } from '../spec/firmware.js';
 import { setupPe, type DdwPolicy } from './ddw-setup.js';
 import type { DriverPe } from './driver-pe.js';
+import { EEH_INJECT_UNSUPPORTED, eehPeOp } from './eeh.js';
 import { PaprDomain } from './papr-domain.js';
 import { TceOps } from './tce-ops.js';
 
@@ -34,6 +35,8 @@ export const PAPR_UNSUPPORTED: Readonly<Record<string, string>> = {
   iopf: 'PAPR has no recoverable I/O page faults: a DMA error freezes the PE (EEH)',
   globalPasid: 'PAPR has no PASID, so no system-wide PASID either',
   dirtyTracking: 'a TCE has no dirty bit: PAPR cannot track dirty pages',
+  viommu: 'PAPR has no vIOMMU: no nesting, the hypervisor owns the TCE tables',
+  eehInject: EEH_INJECT_UNSUPPORTED,
 };
 
 /** Options of {@link PaprDriver}. */
@@ -56,10 +59,12 @@ export class PaprDriver implements IommuDriver {
   private readonly ops: TceOps;
   private readonly pes: DriverPe[];
   private readonly byDevice = new Map<string, DriverPe>();
+  private readonly firmware: PaprFirmware;
 
   /** Sets every PE up (default window, 64-bit DDW) and takes a TCE list page. */
   constructor(options: PaprDriverOptions) {
     this.tree = options.tree;
+    this.firmware = options.firmware;
     const listPage = options.memory.allocFrame() * 4096;
     this.ops = new TceOps(options.firmware, options.memory, listPage);
     this.pes = options.tree.pes.map((node) => setupPe(options.firmware, options.memory, options.tree.buid, node, options.ddw ?? {}));
@@ -112,6 +117,15 @@ export class PaprDriver implements IommuDriver {
         },
       },
     };
+  }
+
+  /**
+   * VFIO_EEH_PE_OP: EEH on the device's PE through RTAS (`ibm,set-eeh-option` enable/disable
+   * and thaw, `ibm,read-slot-reset-state2`, `ibm,set-slot-reset`, `ibm,configure-pe`). The op
+   * applies to the whole PE, so to every function in it.
+   */
+  eehPeOp(dev: EndpointDescriptor, op: number): number {
+    return eehPeOp(this.firmware, this.tree.buid, this.peOf(dev), op);
   }
 
   /** A domain over the PE's windows (one PE per domain). */

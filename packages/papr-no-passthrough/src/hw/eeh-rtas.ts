@@ -1,6 +1,6 @@
 /**
  * EEH (LoPAR ch_rtas.xml): `ibm,set-eeh-option`, `ibm,set-slot-reset`,
- * `ibm,read-slot-reset-state2`. A DMA error takes a PE to state 2 (MMIO and DMA stopped);
+ * `ibm,read-slot-reset-state2`, `ibm,configure-pe`. A DMA error takes a PE to state 2 (MMIO and DMA stopped);
  * thaw MMIO takes 2 → 4, thaw DMA 4 → 0; a reset (activate → 1, deactivate → 0) clears it.
  */
 
@@ -83,4 +83,15 @@ export function readSlotResetState2(ctx: RtasContext, args: readonly (number | b
   const pe = ctx.peAt(cell(args, 0), cell(args, 1), cell(args, 2));
   if (pe === undefined || args.length !== 3) return status(RTAS_PARAMETER_ERROR);
   return status(RTAS_SUCCESS, [pe.state, EEH_CAPABILITY_SUPPORTED, 0]);
+}
+
+/**
+ * `ibm,configure-pe` (config_addr, BUID hi, BUID lo): after a reset the OS asks firmware to
+ * configure the PE's bridges and devices again (Linux pseries_eeh_configure_bridge). The model
+ * has no bridges and no configuration space to restore, so a known PE is configured at once.
+ */
+export function configurePe(ctx: RtasContext, args: readonly (number | bigint)[]): RtasResult {
+  const pe = ctx.peAt(cell(args, 0), cell(args, 1), cell(args, 2));
+  if (pe === undefined || args.length !== 3) return status(RTAS_PARAMETER_ERROR);
+  return status(RTAS_SUCCESS);
 }

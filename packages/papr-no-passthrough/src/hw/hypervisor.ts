@@ -13,6 +13,7 @@ import {
   RTAS_CREATE_PE_DMA_WINDOW,
   RTAS_HARDWARE_ERROR,
   RTAS_QUERY_PE_DMA_WINDOW,
+  RTAS_CONFIGURE_PE,
   RTAS_READ_SLOT_RESET_STATE2,
   RTAS_REMOVE_PE_DMA_WINDOW,
   RTAS_RESET_PE_DMA_WINDOWS,
@@ -36,7 +37,7 @@ import { PartitionableEndpoint, type PaprFreezeRecord } from './pe.js';
 import { TceTable } from './tce-table.js';
 import { tceHcall, type TceHcallContext } from './tce-hcalls.js';
 import { createPeDmaWindow, queryPeDmaWindow, removePeDmaWindow, resetPeDmaWindows } from './ddw-rtas.js';
-import { readSlotResetState2, setEehOption, setSlotReset } from './eeh-rtas.js';
+import { configurePe, readSlotResetState2, setEehOption, setSlotReset } from './eeh-rtas.js';
 import type { RtasContext } from './rtas-context.js';
 import { phbDmaInto } from './phb-dma.js';
 
@@ -292,6 +293,8 @@ export class PaprHypervisor implements PaprFirmware {
         return setSlotReset(this.rtasCtx, args);
       case RTAS_READ_SLOT_RESET_STATE2:
         return readSlotResetState2(this.rtasCtx, args);
+      case RTAS_CONFIGURE_PE:
+        return configurePe(this.rtasCtx, args);
       default:
         return { status: RTAS_HARDWARE_ERROR, outputs: [] };
     }

@@ -20,6 +20,8 @@ export const RTAS_SET_EEH_OPTION = 'ibm,set-eeh-option';
 export const RTAS_SET_SLOT_RESET = 'ibm,set-slot-reset';
 /** `ibm,read-slot-reset-state2` (config_addr, BUID hi, BUID lo) → status, PE state, EEH capability, PE unavailable info. */
 export const RTAS_READ_SLOT_RESET_STATE2 = 'ibm,read-slot-reset-state2';
+/** `ibm,configure-pe` (config_addr, BUID hi, BUID lo) → status: reconfigure the PE's bridges and devices after a reset. */
+export const RTAS_CONFIGURE_PE = 'ibm,configure-pe';
 
 /** RTAS status: success. */
 export const RTAS_SUCCESS = 0;
