@@ -384,6 +384,8 @@ export class SmmuV3Driver implements IommuDriver, DomainHost, VsmmuHost {
     if (!sva) unsupported['sva'] = pasidBits === 0 ? 'no SubstreamIDs' : 'no PRI for I/O page faults';
     if (!dirty) unsupported['dirtyTracking'] = 'IDR0.HTTU is not access+dirty';
     if (!this.nesting) unsupported['viommu'] = 'IDR0 lacks S1P or S2P: no nesting (ARM_SMMU_FEAT_NESTING), so no vSMMU';
+    // a translation fault is an event record (or a stall) per transaction; nothing isolates the stream
+    unsupported['eeh'] = 'SMMUv3 has no EEH: a fault is reported per transaction (event queue) and never freezes the stream';
     const ias = this.s1p ? Math.min(48, this.ias) : this.ias;
     return {
       backend: this.backend,
