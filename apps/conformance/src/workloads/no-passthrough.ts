@@ -1,12 +1,13 @@
 /** Workload 7: PAPR's missing passthrough — DMA before any attach, on every backend. */
 
-import { data, fault, ok, type Workload } from '../workload.js';
+import { VFIO_EEH_PE_GET_STATE, VFIO_EEH_PE_STATE_STOPPED, VFIO_EEH_PE_UNFREEZE_DMA, VFIO_EEH_PE_UNFREEZE_IO } from '@ioasid/uapi';
+import { data, errno, fault, ok, type Workload } from '../workload.js';
 import { DEV1, DEV2, DEVICES, blockedFault, pattern, pickIova, probeFreeze } from './env.js';
 
 export const noPassthrough: Workload = {
   id: 'no-passthrough',
   title: "7. PAPR's missing passthrough",
-  summary: 'What a device can do before it is attached: on PAPR nothing (no passthrough, no DMA until attached to a DMA window); elsewhere an unbound device may be blocked or pass through, a bound but unattached one is blocked.',
+  summary: 'What a device can do before it is attached: on PAPR nothing (no passthrough, no DMA until attached to a DMA window); elsewhere an unbound device may be blocked or pass through, a bound but unattached one is blocked; where a DMA error freezes the device (PAPR EEH), the VMM recovers it with VFIO_EEH_PE_OP.',
   devices: DEVICES,
   run(t) {
     const proc = t.system.createProcess();
@@ -39,6 +40,22 @@ export const noPassthrough: Workload = {
       { iova, size: 4, write: false },
       early === undefined ? data(pattern(4, 0x77)) : fault('frozen', early),
     );
+    // EEH recovery (VFIO_EEH_PE_OP), where a DMA error freezes the device
+    if (info.dmaFaultFreezes === true) {
+      t.step('read the PE state: STOPPED (MMIO and DMA frozen)', ok(), () => {
+        if (ctx.eehPeOp(d2, VFIO_EEH_PE_GET_STATE) !== VFIO_EEH_PE_STATE_STOPPED) throw new Error('the PE is not in the stopped state');
+      });
+      t.step('thawing DMA before MMIO is refused (LoPAR: no such transition from state 2)', errno('EINVAL'), () => ctx.eehPeOp(d2, VFIO_EEH_PE_UNFREEZE_DMA));
+      t.step('thaw MMIO, then DMA', ok(), () => {
+        ctx.eehPeOp(d2, VFIO_EEH_PE_UNFREEZE_IO);
+        ctx.eehPeOp(d2, VFIO_EEH_PE_UNFREEZE_DMA);
+      });
+      t.dma('after EEH recovery DMA works', DEV2, { iova, size: 4, write: false }, data(pattern(4, 0x77)));
+    } else {
+      t.step('EEH operations (VFIO_EEH_PE_OP)', errno('EOPNOTSUPP', info.unsupported['eeh'] ?? `${info.backend} has no EEH: a DMA error does not freeze the device`), () =>
+        ctx.eehPeOp(d2, VFIO_EEH_PE_GET_STATE),
+      );
+    }
     ctx.close();
   },
 };
