@@ -47,7 +47,7 @@ const GIOVA = 0x10000n;
 
 const raw = (...cmds: SmmuCommand[]): InvalidateEntry[] => cmds.map((c) => ({ type: 'arm_smmuv3', cmd: encodeCommand(c) }));
 
-function expectErrno(f: () => unknown, errno: string, argument?: string): void {
+function expectErrno(f: () => unknown, errno: string, argument?: string): { readonly handled: number | undefined } {
   let caught: unknown;
   try {
     f();
@@ -55,6 +55,7 @@ function expectErrno(f: () => unknown, errno: string, argument?: string): void {
     caught = e;
   }
   expect(isIoasidError(caught) ? [caught.errno, argument === undefined ? undefined : caught.argument] : caught).toEqual([errno, argument]);
+  return { handled: isIoasidError(caught) ? caught.handled : undefined };
 }
 
 /**
@@ -170,7 +171,9 @@ describe('vSMMU: IOMMU_VIOMMU_ALLOC, vDEVICE and a nested HWPT from the vIOMMU',
     ];
     for (const c of refused) expectErrno(() => w.ctx.invalidateHwpt(w.viommu, raw(c)), 'EIO', 'entries[0]');
     expect(w.ctx.invalidateHwpt(w.viommu, raw({ op: CMD_ATC_INV, sid: VSID, size: 52 }))).toBe(1);
-    expectErrno(() => w.ctx.invalidateHwpt(w.viommu, [...raw({ op: CMD_TLBI_NH_ASID, asid: 1 }), { type: 'virtio', scope: 'domain' }]), 'EINVAL', 'entries[1]');
+    expect(expectErrno(() => w.ctx.invalidateHwpt(w.viommu, [...raw({ op: CMD_TLBI_NH_ASID, asid: 1 }), { type: 'virtio', scope: 'domain' }]), 'EINVAL', 'entries[1]').handled).toBe(0);
+    // a refused command after two good ones: entry_num = 2 (the index of the failing entry)
+    expect(expectErrno(() => w.ctx.invalidateHwpt(w.viommu, raw({ op: CMD_TLBI_NH_ASID, asid: 1 }, { op: CMD_TLBI_NH_ASID, asid: 1 }, { op: CMD_SYNC })), 'EIO', 'entries[2]').handled).toBe(2);
     // the nested HWPT of a vIOMMU has no invalidation of its own (arm_smmu_nested_ops)
     expectErrno(() => w.ctx.invalidateHwpt(w.nested, raw({ op: CMD_TLBI_NH_ASID, asid: 1 })), 'EOPNOTSUPP', 'hwpt');
     expect(w.ctx.invalidateHwpt(w.viommu, [])).toBe(0);

@@ -182,6 +182,15 @@ describe('hardware nesting (vtd_s1 over a nest-parent second stage)', () => {
     expect(ctx.invalidateHwpt(nested, [{ type: 'vtd_s1', addr: 0n, npages: 1n, flags: 0 }])).toBe(1);
     expect(system.device(DEV).dma({ iova: 0n, size: 1, write: false })).toEqual({ ok: true, data: bytes(0xbb) });
     expect(() => ctx.invalidateHwpt(nested, [{ type: 'vtd_s1', addr: 0x10n, npages: 1n, flags: 0 }])).toThrow(/aligned/);
+    // intel_nested_cache_invalidate_user stops at the first bad entry: two handled before it (entry_num = 2)
+    const good = { type: 'vtd_s1', addr: 0n, npages: 1n, flags: 0 } as const;
+    let failed: unknown;
+    try {
+      ctx.invalidateHwpt(nested, [good, good, { type: 'vtd_s1', addr: 0x10n, npages: 1n, flags: 0 }, good]);
+    } catch (e) {
+      failed = e;
+    }
+    expect(failed).toMatchObject({ errno: 'EINVAL', handled: 2 });
     expect(() => ctx.invalidateHwpt(nested, [{ type: 'vtd_s1', addr: 0n, npages: 1n, flags: 2 }])).toThrow(/EOPNOTSUPP/);
     // Removing the stage-2 mapping of the data page (parent unmap) flushes the nested DID too.
     ctx.detach(dev);

@@ -280,7 +280,11 @@ export interface IoasidContext {
   createNesting(parentIoas: ObjectId): ObjectId;
   /** Allocates a HWPT: paging over an IOAS or nested over a nest-parent HWPT. */
   allocHwpt(dev: ObjectId, options: AllocHwptOptions): ObjectId;
-  /** User invalidation of a nested HWPT; returns the number of entries handled. */
+  /**
+   * User invalidation of a nested HWPT, or through a vIOMMU (its id); returns the number of
+   * entries handled. On failure the IoasidError's `handled` says how many entries were
+   * handled before the failing one (iommufd's `entry_num`).
+   */
   invalidateHwpt(hwpt: ObjectId, entries: readonly InvalidateEntry[]): number;
   /** Allocates a PASID with the property asked for. */
   allocPasid(options: AllocPasidOptions): number;

@@ -21,6 +21,10 @@ describe('IoasidError', () => {
     expect(e.message).toContain('ioas');
     expect(e.name).toBe('IoasidError');
   });
+  it('a failed user invalidation carries the entries handled (entry_num); other errors leave it undefined', () => {
+    expect(new IoasidError('EIO', 'entries[3]', 'refused', { handled: 3 }).handled).toBe(3);
+    expect(new IoasidError('EINVAL', 'iova', 'misaligned').handled).toBeUndefined();
+  });
   it('fail() throws and isIoasidError() recognises the errno', () => {
     let caught: unknown;
     try {

@@ -41,18 +41,25 @@ export class IoasidError extends Error {
   readonly code: number;
   /** The argument at fault, when one is. */
   readonly argument: string | undefined;
+  /**
+   * For a failed user invalidation (`invalidateHwpt`): how many entries were handled before
+   * the one that failed — what iommufd writes back to `entry_num`. Undefined elsewhere.
+   */
+  readonly handled: number | undefined;
 
   /**
    * @param errno - the errno name
    * @param argument - the argument at fault (or undefined when no argument is)
    * @param reason - why, in a few words
+   * @param details - `handled`: entries handled before a failed user invalidation
    */
-  constructor(errno: ErrnoName, argument: string | undefined, reason: string) {
+  constructor(errno: ErrnoName, argument: string | undefined, reason: string, details?: { readonly handled?: number }) {
     super(`${errno} (${ERRNO[errno]})${argument === undefined ? '' : ` [${argument}]`}: ${reason}`);
     this.name = 'IoasidError';
     this.errno = errno;
     this.code = ERRNO[errno];
     this.argument = argument;
+    this.handled = details?.handled;
   }
 }
 

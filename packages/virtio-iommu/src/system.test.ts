@@ -181,6 +181,17 @@ describe('extension: PASIDs, nesting, SVA, page requests', () => {
     expect(ep.dma({ iova: 0x7000_0000n, size: 1, write: false })).toEqual({ ok: true, data: Uint8Array.of(0x11) });
     expect(ctx.invalidateHwpt(child, guest.invalidateRange(0x7000_0000n, 0x1000n))).toBe(1);
     expect(ep.dma({ iova: 0x7000_0000n, size: 1, write: false })).toEqual({ ok: true, data: Uint8Array.of(0x22) });
+    // a malformed entry after a good one: every entry is encoded before any INVALIDATE goes
+    // out, so none was handled (entry_num = 0) and the table change stays invisible
+    guest.map(0x7000_0000n, 0x3000n, true);
+    let failed: unknown;
+    try {
+      ctx.invalidateHwpt(child, [...guest.invalidateRange(0x7000_0000n, 0x1000n), { type: 'virtio', scope: 'va' }]);
+    } catch (e) {
+      failed = e;
+    }
+    expect(failed).toMatchObject({ errno: 'EINVAL', argument: 'entries[1]', handled: 0 });
+    expect(ep.dma({ iova: 0x7000_0000n, size: 1, write: false })).toEqual({ ok: true, data: Uint8Array.of(0x22) });
     const miss = ep.dma({ iova: 0x7000_1000n, size: 1, write: false });
     expect(miss.ok).toBe(false);
     if (!miss.ok) expect(miss.fault.class).toBe('translation');

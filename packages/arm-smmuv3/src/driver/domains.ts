@@ -248,11 +248,11 @@ export class NestedDomain extends SmmuDomain {
     for (let i = 0; i < cmds.length; i += 63) {
       const failed = this.host.issue(cmds.slice(i, i + 63));
       if (failed >= 0) {
-        throw new IoasidError('EIO', `entries[${i + failed}]`, `the SMMU rejected the command (CERROR_ILL); ${i + failed} entries handled`);
+        throw new IoasidError('EIO', `entries[${i + failed}]`, `the SMMU rejected the command (CERROR_ILL); ${i + failed} entries handled`, { handled: i + failed });
       }
     }
     if (error !== undefined) {
-      throw new IoasidError(error.errno, error.argument, `${error.message.replace(/^[A-Z]+ \(\d+\)( \[[^\]]*\])?: /, '')}; ${handled} entries handled`);
+      throw new IoasidError(error.errno, error.argument, `${error.message.replace(/^[A-Z]+ \(\d+\)( \[[^\]]*\])?: /, '')}; ${handled} entries handled`, { handled });
     }
     return handled;
   }

@@ -121,7 +121,7 @@ export class ArmVsmmu implements DriverViommu {
   invalidate(entries: readonly InvalidateEntry[]): number {
     for (const [i, e] of entries.entries()) {
       if (e.type !== 'arm_smmuv3') {
-        throw new IoasidError('EINVAL', `entries[${i}]`, `entry type '${e.type}' is not IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3; 0 entries handled`);
+        throw new IoasidError('EINVAL', `entries[${i}]`, `entry type '${e.type}' is not IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3; 0 entries handled`, { handled: 0 });
       }
     }
     const lookup = (vsid: number) => this.vsids.get(vsid);
@@ -133,7 +133,7 @@ export class ArmVsmmu implements DriverViommu {
         cmd = convertUserCommand(e.cmd, this.vmid, lookup, i);
       } catch (err) {
         const x = err as IoasidError;
-        throw new IoasidError(x.errno, x.argument, `${x.message.replace(/^[A-Z]+ \(\d+\)( \[[^\]]*\])?: /, '')}; ${i} entries handled (entry_num), ${batch.length} of them converted but not issued`);
+        throw new IoasidError(x.errno, x.argument, `${x.message.replace(/^[A-Z]+ \(\d+\)( \[[^\]]*\])?: /, '')}; ${i} entries handled (entry_num), ${batch.length} of them converted but not issued`, { handled: i });
       }
       batch.push(rawCommand(cmd));
       if (i + 1 < entries.length && batch.length !== CMDQ_BATCH_ENTRIES - 1) continue;

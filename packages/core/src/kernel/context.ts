@@ -991,7 +991,8 @@ export class Context implements IoasidContext {
     }
     const want = h.data.type === 'vtd_s1' ? 'vtd_s1' : h.data.type === 'arm_smmuv3' ? 'arm_smmuv3' : 'virtio';
     for (const [i, e] of entries.entries()) {
-      if (e.type !== want) throw new IoasidError('EINVAL', `entries[${i}]`, `entry type '${e.type}' does not match the HWPT's '${want}'`);
+      // iommufd checks the array's data_type before any entry is handled
+      if (e.type !== want) throw new IoasidError('EINVAL', `entries[${i}]`, `entry type '${e.type}' does not match the HWPT's '${want}'`, { handled: 0 });
     }
     return h.domain.invalidateUser(entries);
   }

@@ -468,10 +468,11 @@ export class NestedDomain extends VtdDomain {
     let done = 0;
     for (const e of entries) {
       const where = `entry ${done} (after ${done} handled)`;
-      if (e.type !== 'vtd_s1') throw new IoasidError('EINVAL', 'entries', `${where}: not a vtd_s1 invalidation`);
-      if ((e.flags & ~IOMMU_VTD_INV_FLAGS_LEAF) !== 0) throw new IoasidError('EOPNOTSUPP', 'entries', `${where}: unknown flags 0x${e.flags.toString(16)}`);
+      const handled = { handled: done };
+      if (e.type !== 'vtd_s1') throw new IoasidError('EINVAL', 'entries', `${where}: not a vtd_s1 invalidation`, handled);
+      if ((e.flags & ~IOMMU_VTD_INV_FLAGS_LEAF) !== 0) throw new IoasidError('EOPNOTSUPP', 'entries', `${where}: unknown flags 0x${e.flags.toString(16)}`, handled);
       if (e.addr % KiB4 !== 0n || (e.npages === U64_MAX && e.addr !== 0n) || e.addr < 0n) {
-        throw new IoasidError('EINVAL', 'entries', `${where}: addr must be 4 KiB aligned (and 0 with npages = U64_MAX)`);
+        throw new IoasidError('EINVAL', 'entries', `${where}: addr must be 4 KiB aligned (and 0 with npages = U64_MAX)`, handled);
       }
       if (e.npages === U64_MAX) this.flushPasidTagged(undefined, false);
       else if (e.npages > 0n) this.flushPasidTagged({ start: e.addr, last: e.addr + e.npages * KiB4 - 1n }, (e.flags & IOMMU_VTD_INV_FLAGS_LEAF) !== 0);

@@ -293,19 +293,22 @@ export class VirtioPagingDomain extends VirtioDomain {
 }
 
 /** Builds the INVALIDATE requests of user invalidation entries. */
+const NONE_HANDLED = { handled: 0 };
+
 function invalidations(id: number, entries: readonly InvalidateEntry[]): Uint8Array[] {
   return entries.map((e, i) => {
-    if (e.type !== 'virtio') throw new IoasidError('EINVAL', `entries[${i}]`, `entry type '${e.type}' is not 'virtio'`);
+    // every entry is encoded before any request goes out: a bad one means none was handled
+    if (e.type !== 'virtio') throw new IoasidError('EINVAL', `entries[${i}]`, `entry type '${e.type}' is not 'virtio'`, NONE_HANDLED);
     const pasid = e.pasid ?? 0;
     const flags = pasid !== 0 ? VIRTIO_IOMMU_INVAL_F_X_PASID : 0;
     if (e.scope === 'domain') return encodeInvalidate({ scope: VIRTIO_IOMMU_INVAL_S_DOMAIN, flags: VIRTIO_IOMMU_INVAL_F_CONFIG, domain: id });
     if (e.scope === 'pasid') {
-      if (pasid === 0) throw new IoasidError('EINVAL', `entries[${i}].pasid`, "scope 'pasid' needs a non-zero PASID");
+      if (pasid === 0) throw new IoasidError('EINVAL', `entries[${i}].pasid`, "scope 'pasid' needs a non-zero PASID", NONE_HANDLED);
       return encodeInvalidate({ scope: VIRTIO_IOMMU_INVAL_S_PASID, flags: flags | VIRTIO_IOMMU_INVAL_F_CONFIG, domain: id, pasid });
     }
     const addr = e.addr;
     const size = e.size;
-    if (addr === undefined || size === undefined || size <= 0n) throw new IoasidError('EINVAL', `entries[${i}]`, "scope 'va' needs addr and size");
+    if (addr === undefined || size === undefined || size <= 0n) throw new IoasidError('EINVAL', `entries[${i}]`, "scope 'va' needs addr and size", NONE_HANDLED);
     const start = addr & ~0xfffn;
     const pages = (addr + size - start + 0xfffn) >> 12n;
     return encodeInvalidate({ scope: VIRTIO_IOMMU_INVAL_S_VA, flags, domain: id, pasid, virtStart: start, nrPages: pages, granule: 12 });
@@ -334,7 +337,13 @@ export class VirtioNestedDomain extends VirtioDomain {
     if (!this.live) return reqs.length; // the device holds nothing of the domain: nothing is cached
     let done = 0;
     for (const r of reqs) {
-      this.host.channel.send(r, `entries[${done}]`, `INVALIDATE in domain ${this.id}`);
+      try {
+        this.host.channel.send(r, `entries[${done}]`, `INVALIDATE in domain ${this.id}`);
+      } catch (e) {
+        // the device refused this one: the ones before it were handled (iommufd's entry_num)
+        if (e instanceof IoasidError) throw new IoasidError(e.errno, e.argument, e.message.replace(/^[A-Z0-9]+ \(\d+\)( \[[^\]]*\])?: /, ''), { handled: done });
+        throw e;
+      }
       done++;
     }
     return done;
