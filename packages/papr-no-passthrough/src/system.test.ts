@@ -346,3 +346,31 @@ describe('profiles and SR-IOV', () => {
     expect(hv.peState(DEV)).toBe(0);
   });
 });
+
+describe('a PE with several functions is one IOMMU group', () => {
+  it('hw_info names the group; another context cannot bind a function of a PE whose other function it does not own (EBUSY)', () => {
+    const A = '0000:00:02.0';
+    const B = '0000:00:02.1';
+    const system = createPaprSystem({ devices: [A, B, DEV2], pes: [{ devices: [A, B] }] });
+    const p1 = system.createProcess();
+    const c1 = system.open(p1);
+    const p2 = system.createProcess();
+    const c2 = system.open(p2);
+    const buf = p1.mmap(0x1000n);
+    p1.write(buf, Uint8Array.of(0x11));
+    const d1 = c1.bindDevice(A);
+    expect(c1.getInfo(d1).group).toEqual([A, B]);
+    const io = c1.allocIoas();
+    c1.mapDma(io, { iova: 0x100000n, vaddr: buf, length: 0x1000n });
+    c1.attach(d1, io);
+    // B's DMA is translated by the same TCE tables: handing B to VM 2 would hand it VM 1's memory
+    expect(errnoOf(() => c2.bindDevice(B))).toBe('EBUSY');
+    expect(c2.getInfo(c2.bindDevice(DEV2)).group).toEqual([DEV2]);
+    // VM 1 may drive both functions (they share its domain)
+    const d2 = c1.bindDevice(B);
+    c1.attach(d2, io);
+    expect(system.device(B).dma({ iova: 0x100000n, size: 1, write: false })).toEqual({ ok: true, data: Uint8Array.of(0x11) });
+    c1.close();
+    expect(c2.bindDevice(B)).toBeGreaterThan(0);
+  });
+});

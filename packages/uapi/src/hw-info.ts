@@ -50,6 +50,13 @@ export interface HwInfo {
    * empty: none (EOPNOTSUPP, with the reason in `unsupported.viommu`).
    */
   readonly viommuTypes?: readonly number[];
+  /**
+   * The functions (by name) that share this device's isolation unit — its IOMMU group, e.g.
+   * the functions of one PAPR partitionable endpoint — itself included. The IOMMU cannot tell
+   * their DMA apart, so they are never bound by two contexts (EBUSY). Absent: the device is
+   * alone in its group.
+   */
+  readonly group?: readonly string[];
   /** Page sizes the IOMMU can map, in bytes, ascending. */
   readonly pageSizes: readonly bigint[];
   /** The IOVA ranges the device can use (apertures or DMA windows). */

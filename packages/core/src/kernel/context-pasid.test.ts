@@ -227,6 +227,18 @@ describe('§1.5 mediated devices: vPASID → pPASID', () => {
     expect(w.ctx.bindDevice(DEV_A)).toBeGreaterThan(m0);
   });
 
+  it('§1.2 the functions of one IOMMU group (hw_info group) are claimed together: another context gets EBUSY', () => {
+    const group = [DEV_A, DEV_B];
+    const w = world([DEV_A, DEV_B, '0000:00:04.0'], { info: (ep) => (ep.name === '0000:00:04.0' ? {} : { group }) });
+    const other = w.system.open(w.system.createProcess());
+    const a = w.ctx.bindDevice(DEV_A);
+    expectNoChange(w, () => other.bindDevice(DEV_B), 'EBUSY', { argument: 'name', contexts: [w.ctx, other] });
+    expect(other.bindDevice('0000:00:04.0')).toBeGreaterThan(0); // not in the group
+    expect(w.ctx.bindDevice(DEV_B)).toBeGreaterThan(a); // the same context may hold the whole group
+    w.ctx.close();
+    expect(other.bindDevice(DEV_B)).toBeGreaterThan(0); // the group is free again
+  });
+
   it('§1.5 detaching or unbinding an mdev gives its parent PASIDs back', () => {
     const w = world([{ name: DEV_A, mdevs: 1 }]);
     const ioas = w.ctx.allocIoas();

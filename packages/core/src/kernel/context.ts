@@ -569,7 +569,7 @@ export class Context implements IoasidContext {
     if (ep.kind === 'mdev' && info.pasidBits === 0) {
       throw new IoasidError('EOPNOTSUPP', 'name', `${name}: mediated devices need PASIDs, which ${info.backend} lacks here`);
     }
-    this.claimDmaOwner(ep, rid);
+    this.claimDmaOwner(ep, rid, info);
     let mdevPasid: number | undefined;
     if (ep.kind === 'mdev') {
       mdevPasid = this.system.pasids.allocForDevice(ep, rid.name);
@@ -597,8 +597,9 @@ export class Context implements IoasidContext {
    * parent and its mdevs share the RID: the parent cannot be bound while one of its mdevs is
    * bound by another context, nor an mdev while its parent is bound by another context. Mdevs
    * of one parent in different contexts are fine: only the parent could issue their PASIDs.
+   * Functions of one IOMMU group are claimed together the same way.
    */
-  private claimDmaOwner(ep: EndpointDescriptor, rid: EndpointDescriptor): void {
+  private claimDmaOwner(ep: EndpointDescriptor, rid: EndpointDescriptor, info: HwInfo): void {
     if (ep.kind === 'mdev') {
       const parent = this.system.owners.get(rid.name);
       if (parent !== undefined && parent.context !== this) {
@@ -609,6 +610,15 @@ export class Context implements IoasidContext {
     for (const o of this.system.owners.values()) {
       if (o.context !== this && o.device.endpoint.kind === 'mdev' && o.device.rid.name === ep.name) {
         throw new IoasidError('EBUSY', 'name', `${ep.name}: its mediated device ${o.device.endpoint.name} is bound by another context, whose PASID this device could issue`);
+      }
+    }
+    // The functions of one IOMMU group (hw_info `group`, e.g. a PAPR PE) share their
+    // translation: iommu_device_claim_dma_owner() claims the whole group for one owner.
+    for (const name of info.group ?? []) {
+      if (name === ep.name) continue;
+      const o = this.system.owners.get(name);
+      if (o !== undefined && o.context !== this) {
+        throw new IoasidError('EBUSY', 'name', `${ep.name}: ${name} shares its IOMMU group and is bound by another context`);
       }
     }
   }

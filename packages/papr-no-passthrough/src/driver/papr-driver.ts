@@ -92,6 +92,9 @@ export class PaprDriver implements IommuDriver {
       globalPasid: false,
       dirtyTracking: false,
       dmaFaultFreezes: true,
+      // the functions of a PE share its windows and its freeze: one IOMMU group (pseries
+      // iommu_group per PE, arch/powerpc/kernel/iommu.c iommu_add_device)
+      group: [...pe.node.devices],
       pageSizes,
       iovaRanges: pe.windows.map((w) => ({ start: w.start, last: w.last })),
       reservedRegions: [],
