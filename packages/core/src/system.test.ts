@@ -87,4 +87,15 @@ describe('Endpoint.dmaInto: the non-allocating DMA entry point', () => {
     // a zero-byte read needs no buffer
     expect(ep.dmaInto({ iova: 0x100000n, size: 0, write: false })).toBeUndefined();
   });
+
+  it('dma() of more than 1 GiB is EINVAL (argument size) before anything is issued, not an allocation failure', () => {
+    const { system } = attached();
+    let err: unknown;
+    try {
+      system.device('0000:00:02.0').dma({ iova: 0x100000n, size: 2 ** 30 + 1, write: false });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ errno: 'EINVAL', argument: 'size' });
+  });
 });

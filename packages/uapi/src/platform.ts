@@ -120,7 +120,11 @@ export interface EndpointDescriptor {
 export interface Endpoint {
   /** The endpoint's description. */
   readonly descriptor: EndpointDescriptor;
-  /** Issues a DMA: reads `size` bytes or writes `data`. Never throws for a translation problem. */
+  /**
+   * Issues a DMA: reads `size` bytes or writes `data`. Never throws for a translation problem:
+   * a fault is a result. A read of more than 1 GiB is EINVAL (argument `size`) — no result
+   * buffer is made that large; {@link dmaInto} takes the caller's own.
+   */
   dma(request: DmaRequest): DmaResult;
   /**
    * Issues a DMA without allocating when it succeeds: a read's `size` bytes land in

@@ -30,9 +30,19 @@ export function checkDmaInto(request: DmaRequest, into: Uint8Array | undefined):
   throw new IoasidError('EINVAL', 'into', `a ${n}-byte read needs a buffer of at least ${n} bytes (got ${into === undefined ? 'none' : String(into.length)})`);
 }
 
-/** Runs a `dmaInto`-style DMA into a fresh buffer and returns the allocating `DmaResult`. */
+/** The largest read `Endpoint.dma()` makes a result buffer for (1 GiB). */
+export const MAX_DMA_RESULT_BYTES = 1 << 30;
+
+/**
+ * Runs a `dmaInto`-style DMA into a fresh buffer and returns the allocating `DmaResult`. A
+ * read larger than {@link MAX_DMA_RESULT_BYTES} is EINVAL (argument `size`) before anything is
+ * issued: no result buffer is made that large (`dmaInto` takes the caller's own).
+ */
 export function dmaResultOf(request: DmaRequest, run: (into: Uint8Array) => DmaFault | undefined): DmaResult {
   const n = dmaReadSize(request);
+  if (n > MAX_DMA_RESULT_BYTES) {
+    throw new IoasidError('EINVAL', 'size', `a ${n}-byte read does not fit a result buffer (at most ${MAX_DMA_RESULT_BYTES} bytes): use dmaInto with your own buffer`);
+  }
   const out = n === 0 ? NO_DMA_DATA : new Uint8Array(n);
   const fault = run(out);
   return fault === undefined ? { ok: true, data: out } : { ok: false, fault };
