@@ -26,6 +26,7 @@ import {
   type DriverDomain,
   type EndpointDescriptor,
   type HwInfo,
+  type HwptData,
   type InvalidateEntry,
   type IoasidContext,
   type IommuPageRequest,
@@ -943,28 +944,14 @@ export class Context implements IoasidContext {
     } else if (parent.kind === 'hwpt') {
       if (parent.type !== 'paging') throw new IoasidError('EINVAL', 'parent', `HWPT ${parent.id} is not a paging HWPT`);
       if (!parent.nestParent) throw new IoasidError('EINVAL', 'parent', `HWPT ${parent.id} was not allocated as a nest parent`);
-      if (flags.nestParent === true || flags.dirtyTracking === true) {
-        throw new IoasidError('EOPNOTSUPP', 'flags', 'a nested HWPT takes neither NEST_PARENT nor DIRTY_TRACKING');
-      }
-      const data = options.data;
-      if (data === undefined) throw new IoasidError('EINVAL', 'data', 'a nested HWPT needs vendor data');
-      if (!info.nestingFormats.includes(data.type)) {
-        throw new IoasidError('EOPNOTSUPP', 'data', `${dev.endpoint.name} does not accept nested data of type '${data.type}'`);
-      }
+      const data = this.nestedData(dev, options);
       domain = this.system.driver.allocNestedDomain(dev.rid, parent.domain, data, { iopf: queue !== undefined });
       hw = {
         kind: 'hwpt', type: 'nested', ioas: undefined, parent, auto: false, nestParent: false, dirtyTracking: false,
         pasidFlag: flags.pasid === true, faultQueue: queue, data, process: undefined, attachments: 0, children: 0,
       };
     } else if (parent.kind === 'viommu') {
-      if (flags.nestParent === true || flags.dirtyTracking === true) {
-        throw new IoasidError('EOPNOTSUPP', 'flags', 'a nested HWPT takes neither NEST_PARENT nor DIRTY_TRACKING');
-      }
-      const data = options.data;
-      if (data === undefined) throw new IoasidError('EINVAL', 'data', 'a nested HWPT needs vendor data');
-      if (!info.nestingFormats.includes(data.type)) {
-        throw new IoasidError('EOPNOTSUPP', 'data', `${dev.endpoint.name} does not accept nested data of type '${data.type}'`);
-      }
+      const data = this.nestedData(dev, options);
       domain = parent.driver.allocNested(dev.rid, data, { iopf: queue !== undefined });
       hw = {
         kind: 'hwpt', type: 'nested', ioas: undefined, parent: parent.parent, viommu: parent, auto: false, nestParent: false,
@@ -987,6 +974,20 @@ export class Context implements IoasidContext {
     if (queue) queue.users++;
     this.objects.set(id, obj);
     return id;
+  }
+
+  /** The checks of a nested HWPT's flags and vendor data (over a nest parent or a vIOMMU). */
+  private nestedData(dev: DeviceObject, options: AllocHwptOptions): HwptData {
+    const flags = options.flags ?? {};
+    if (flags.nestParent === true || flags.dirtyTracking === true) {
+      throw new IoasidError('EOPNOTSUPP', 'flags', 'a nested HWPT takes neither NEST_PARENT nor DIRTY_TRACKING');
+    }
+    const data = options.data;
+    if (data === undefined) throw new IoasidError('EINVAL', 'data', 'a nested HWPT needs vendor data');
+    if (!dev.info.nestingFormats.includes(data.type)) {
+      throw new IoasidError('EOPNOTSUPP', 'data', `${dev.endpoint.name} does not accept nested data of type '${data.type}'`);
+    }
+    return data;
   }
 
   /** User invalidation of a nested HWPT; returns the entries handled. */
