@@ -5,22 +5,48 @@
  * `bench.json` at the repository root and prints a table.
  */
 
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BACKEND_LOADERS } from './backends.js';
 import { benchBackend, benchReference, type Result } from './suite.js';
 
-const root = join(fileURLToPath(import.meta.url), '..', '..', '..', '..');
-const only = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-const quick = process.argv.includes('--quick');
+const self = fileURLToPath(import.meta.url);
+const root = join(self, '..', '..', '..', '..');
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const child = args.indexOf('--child');
 
-const results: Result[] = [];
-results.push(...(await benchReference()));
-for (const [name, load] of Object.entries(BACKEND_LOADERS)) {
-  if (only.length > 0 && !only.includes(name)) continue;
+if (child >= 0) {
+  // one measurement in this process: the reference, or one backend
+  const name = args[child + 1] ?? '';
+  const load = BACKEND_LOADERS[name];
+  const rows = name === 'reference' ? await benchReference() : load === undefined ? [] : await benchBackend(await load(), { quick });
+  process.stdout.write(JSON.stringify(rows));
+  process.exit(0);
+}
+
+/**
+ * Each backend is measured in a process of its own, as a user runs one backend: in one
+ * process the shared call sites of core and the bench (Endpoint.dmaInto, the timing loops)
+ * would see every backend and the ones measured later would pay for the others' shapes.
+ */
+function measure(name: string): Result[] {
   process.stderr.write(`bench: ${name}…\n`);
-  results.push(...(await benchBackend(await load(), { quick })));
+  const out = execFileSync(process.execPath, [...process.execArgv, self, '--child', name, ...(quick ? ['--quick'] : [])], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return JSON.parse(out) as Result[];
+}
+
+const only = args.filter((a) => !a.startsWith('-'));
+const results: Result[] = [...measure('reference')];
+for (const name of Object.keys(BACKEND_LOADERS)) {
+  if (only.length > 0 && !only.includes(name)) continue;
+  results.push(...measure(name));
 }
 const out = { node: process.version, date: new Date().toISOString(), results };
 writeFileSync(join(root, 'bench.json'), JSON.stringify(out, null, 2) + '\n');
