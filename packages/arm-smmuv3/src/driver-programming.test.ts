@@ -5,6 +5,8 @@ import { PhysicalMemory as Mem, expandDevices } from '@ioasid/core';
 import { SmmuV3Driver } from './driver/smmu-driver.js';
 import { encodeSte } from './spec/ste.js';
 import { STE_CFG_ABORT, STE_CFG_BYPASS } from './spec/ste.js';
+import { DEFAULT_IDR } from './hw/defaults.js';
+import { isIoasidError } from '@ioasid/uapi';
 
 function driverOnly() {
   const memory = new Mem({ size: 1n << 32n });
@@ -25,6 +27,95 @@ describe('driver programming (Linux arm-smmu-v3 behaviour)', () => {
     const { hw } = driverOnly();
     expect(hw.mmio.read32(0x24)).toBe(0xf); // CR0ACK: SMMUEN | PRIQEN | EVENTQEN | CMDQEN
     expect(hw.mmio.read32(0x88)).toBe((1 << 16) | (8 << 6) | 16); // 0x00010210
+  });
+
+  it('probe makes each master\'s level-2 stream table (arm_smmu_init_l2_strtab): L1STD Span 9, 256 abort STEs, synced; the first attach allocates no stream-table memory', () => {
+    const memory = new Mem({ size: 1n << 32n });
+    const hw = new SmmuV3Hardware({ memory });
+    // SID 0x10 (L1 index 0) and SID 0x100 (L1 index 1); L1 index 2 has no master
+    const eps = expandDevices(['0000:00:02.0', '0000:01:00.0']);
+    const framesBefore = memory.framesInUse;
+    const driver = new SmmuV3Driver({
+      memory, regs: hw.mmio, endpoints: eps, reportPageRequest: () => undefined,
+      pci: { setAts: () => undefined, setPri: () => undefined },
+    });
+    // L1 table: 2^(16−8) L1STDs × 8 bytes = 2 KiB (1 frame); queues: CMDQ, EVTQ, PRIQ (1 frame
+    // each); two level-2 tables of 256 STEs × 64 bytes = 16 KiB (4 frames each)
+    expect(memory.framesInUse - framesBefore).toBe(1 + 3 + 2 * 4);
+    const base = hw.mmio.read64(0x80) & ((1n << 52n) - 64n);
+    const l2 = [0n, 1n].map((i) => {
+      const d = memory.read64(base + i * 8n);
+      expect(d & 0x1fn).toBe(9n); // Span 9 = SPLIT + 1
+      return d & ((1n << 52n) - 64n);
+    });
+    expect(l2[0]).not.toBe(l2[1]);
+    expect(memory.read64(base + 2n * 8n)).toBe(0n);
+    for (const t of l2) {
+      for (let i = 0n; i < 256n; i++) expect([i, memory.read64(t + i * 64n)]).toEqual([i, 0x1n]); // V | Config abort
+    }
+    // Before any attach, DMA from both StreamIDs hits the abort STE (not C_BAD_STREAMID)
+    for (const ep of eps) {
+      const f = hw.endpointDmaInto(ep.rid, { iova: 0x1000n, size: 4, write: false }, false, new Uint8Array(4));
+      expect(f?.name).toBe('STE.Config abort');
+    }
+    // The first attach (blocked: the STE is already abort, so not even a CMD_SYNC), then identity
+    const frames = memory.framesInUse;
+    const syncs = driver.cmdq.syncs;
+    driver.attach(eps[0]!, driver.blockedDomain(eps[0]!), undefined);
+    expect([memory.framesInUse, driver.cmdq.syncs]).toEqual([frames, syncs]);
+    driver.attach(eps[1]!, driver.identityDomain(eps[1]!), undefined);
+    driver.attach(eps[0]!, driver.identityDomain(eps[0]!), undefined);
+    expect([memory.framesInUse, driver.cmdq.syncs]).toEqual([frames, syncs + 2]);
+  });
+
+  it('fail_nth: a driver whose construction fails (ENOMEM at the L1 table, a queue or a level-2 table) throws with the SMMU disabled and every frame it took freed', () => {
+    const eps = expandDevices(['0000:00:02.0', '0000:01:00.0', '0000:02:00.0']);
+    let n = 1;
+    for (;; n++) {
+      const memory = new Mem({ size: 1n << 32n });
+      const hw = new SmmuV3Hardware({ memory });
+      const frames = memory.framesInUse;
+      memory.failNth.arm(n);
+      let caught: unknown;
+      try {
+        new SmmuV3Driver({
+          memory, regs: hw.mmio, endpoints: eps, reportPageRequest: () => undefined,
+          pci: { setAts: () => undefined, setPri: () => undefined },
+        });
+      } catch (e) {
+        caught = e;
+      }
+      const fired = memory.failNth.hasFired;
+      memory.failNth.disarm();
+      if (!fired) {
+        expect(caught).toBeUndefined();
+        break;
+      }
+      expect([n, isIoasidError(caught) ? caught.errno : caught]).toEqual([n, 'ENOMEM']);
+      expect([n, memory.framesInUse]).toEqual([n, frames]);
+      expect([n, hw.mmio.read32(0x24)]).toEqual([n, 0]); // CR0ACK: SMMUEN, queues off
+    }
+    // L1 table, CMDQ, EVTQ, PRIQ, three level-2 tables: seven allocation sites, then success
+    expect(n).toBe(8);
+  });
+
+  it('a master whose StreamID is outside the stream table fails the probe with ERANGE (arm_smmu_sid_in_range), nothing kept', () => {
+    const memory = new Mem({ size: 1n << 32n });
+    // SIDSIZE 8: a linear table of 256 STEs; requester ID 0x100 is beyond it
+    const hw = new SmmuV3Hardware({ memory, idr: { idr1: (DEFAULT_IDR.idr1 & ~0x3f) | 8 } });
+    const frames = memory.framesInUse;
+    let caught: unknown;
+    try {
+      new SmmuV3Driver({
+        memory, regs: hw.mmio, endpoints: expandDevices(['0000:00:02.0', '0000:01:00.0']), reportPageRequest: () => undefined,
+        pci: { setAts: () => undefined, setPri: () => undefined },
+      });
+    } catch (e) {
+      caught = e;
+    }
+    expect(isIoasidError(caught) ? [caught.errno, caught.argument] : caught).toEqual(['ERANGE', 'sid']);
+    expect(memory.framesInUse).toBe(frames);
+    expect(hw.mmio.read32(0x24)).toBe(0);
   });
 
   it('abort → bypass changes one qword: one CMD_SYNC; a stage-1 domain uses ASID 1 and CD 0', () => {

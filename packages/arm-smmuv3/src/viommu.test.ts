@@ -72,12 +72,19 @@ function vmm(options: { vdevice?: boolean } = {}) {
   proc.write(ram, new Uint8Array(Number(RAM)));
   proc.write(ram + (PAGE_A - GPA), Uint8Array.of(0xa1, 0xa2));
   proc.write(ram + (PAGE_B - GPA), Uint8Array.of(0xb1, 0xb2));
-  // The driver allocates a StreamID's level-2 stream table at its first STE write and keeps it
-  // (Linux allocates it when the device is probed): one attach first, so it is in the baseline.
+  // The level-2 stream table of the device's StreamID was made when the driver probed it (as
+  // Linux does), so binding and the first attach allocate no stream-table memory. What the
+  // first stage-1 attach does keep is the master's CD table (Linux keeps it until the device is
+  // released): 2^(20−10) L1CDs of 8 bytes (8 KiB, 2 frames) + one 64 KiB leaf of 1024 CDs (16
+  // frames). One attach first, so it is in the baseline.
+  const framesAtProbe = system.memory.framesInUse;
   const warm = system.open(proc);
-  warm.attach(warm.bindDevice(DEV), warm.allocIoas());
+  const warmDev = warm.bindDevice(DEV);
+  expect(system.memory.framesInUse).toBe(framesAtProbe);
+  warm.attach(warmDev, warm.allocIoas());
   warm.close();
   const framesBefore = system.memory.framesInUse;
+  expect(framesBefore - framesAtProbe).toBe(2 + 16);
   const ctx = system.open(proc);
   const ioas = ctx.allocIoas();
   ctx.mapDma(ioas, { iova: GPA, vaddr: ram, length: RAM });

@@ -271,23 +271,56 @@ export class SmmuV3Driver implements IommuDriver, DomainHost, VsmmuHost {
     // StreamIDs are PCIe requester IDs here: 16 bits are enough (Linux caps the L1 table too).
     const sidBits = Math.min(regField(idr1, IDR1.SIDSIZE), 16);
     this.strtab = new StreamTable(this.memory, sidBits, regField(idr0, IDR0.ST_LEVEL) === 1);
-    const cmdqLog2 = Math.min(regField(idr1, IDR1.CMDQS), 8);
-    // 2^8 commands × 16 bytes = one 4 KB frame (queues are aligned to their size).
-    this.cmdq = new CommandQueue(this.memory, r, this.memory.allocFrame() * PAGE, cmdqLog2);
-    this.evtqLog2 = Math.min(regField(idr1, IDR1.EVENTQS), 7);
-    this.evtqBase = this.memory.allocFrame() * PAGE;
-    this.priqLog2 = Math.min(regField(idr1, IDR1.PRIQS), 8);
-    this.priqBase = this.priSupported ? this.memory.allocFrame() * PAGE : 0;
     this.identity = new IdentityDomain(this);
     this.blocked = new BlockedDomain(this);
-    this.reset();
-    for (const ep of options.endpoints) {
-      if (ep.kind === 'mdev') continue;
-      this.masters.set(ep.rid, {
-        ep, sid: ep.rid, ssidBits: ep.pasid ? Math.min(this.ssidBits, 20) : 0, cd: undefined, rid: this.blocked,
-        ridAttachment: undefined, pasids: new Map(), ats: false, pri: false, vmaster: undefined,
-      });
+    // Everything below allocates or enables: a failure (ENOMEM, ERANGE, a timeout) fails the
+    // construction as a whole, with the SMMU disabled again and every frame this driver took
+    // freed, never a driver with a half-made stream table (Linux: a failed probe, devm-freed).
+    const queueFrames: number[] = [];
+    const queueFrame = () => {
+      const pfn = this.memory.allocFrame();
+      queueFrames.push(pfn);
+      return pfn * PAGE;
+    };
+    try {
+      const cmdqLog2 = Math.min(regField(idr1, IDR1.CMDQS), 8);
+      // 2^8 commands × 16 bytes = one 4 KB frame (queues are aligned to their size).
+      this.cmdq = new CommandQueue(this.memory, r, queueFrame(), cmdqLog2);
+      this.evtqLog2 = Math.min(regField(idr1, IDR1.EVENTQS), 7);
+      this.evtqBase = queueFrame();
+      this.priqLog2 = Math.min(regField(idr1, IDR1.PRIQS), 8);
+      this.priqBase = this.priSupported ? queueFrame() : 0;
+      this.reset();
+      // ---- arm_smmu_probe_device, for each endpoint behind this SMMU (the probed devices)
+      for (const ep of options.endpoints) {
+        if (ep.kind === 'mdev') continue;
+        this.probeMaster(ep);
+      }
+    } catch (e) {
+      // arm_smmu_device_disable, then the frames go (STRTAB_BASE no longer matters: SMMUEN is 0)
+      r.write32(SMMU_CR0, 0);
+      this.masters.clear();
+      this.strtab.free();
+      for (const pfn of queueFrames) this.memory.freeFrames(pfn, 1);
+      throw e;
     }
+  }
+
+  /**
+   * `arm_smmu_probe_device` → `arm_smmu_insert_master` → `arm_smmu_init_sid_strtab`
+   * (drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c): the master's StreamID must be inside the
+   * stream table (ERANGE) and, with a 2-level table, its level-2 table exists from now on
+   * (`arm_smmu_init_l2_strtab`: 16 KiB, STEs at abort, L1STD written and synced), so a first
+   * attach allocates no stream-table memory and the frames in use do not move.
+   */
+  private probeMaster(ep: EndpointDescriptor): void {
+    this.strtab.initSid(ep.rid, (c) => {
+      this.mustIssue(c);
+    });
+    this.masters.set(ep.rid, {
+      ep, sid: ep.rid, ssidBits: ep.pasid ? Math.min(this.ssidBits, 20) : 0, cd: undefined, rid: this.blocked,
+      ridAttachment: undefined, pasids: new Map(), ats: false, pri: false, vmaster: undefined,
+    });
   }
 
   private writeCr0(v: number): void {

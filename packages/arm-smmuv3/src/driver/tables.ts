@@ -1,12 +1,13 @@
 /**
  * The stream table and the per-master CD tables as Linux's arm-smmu-v3 keeps them: 2-level
- * stream table (SPLIT 8, 256-STE leaves allocated on demand) or linear when SIDSIZE ≤ 8; CD
- * tables linear up to 1024 contexts, else 2-level with 64 KB leaves allocated on demand. Every
- * update goes through {@link EntryWriter}: one changed qword is written in place (hitless);
- * otherwise V is cleared first (break-before-make), each step followed by CFGI + CMD_SYNC.
+ * stream table (SPLIT 8, a 256-STE leaf allocated when a master on it is probed) or linear when
+ * SIDSIZE ≤ 8; CD tables linear up to 1024 contexts, else 2-level with 64 KB leaves allocated
+ * on demand. Every update goes through {@link EntryWriter}: one changed qword is written in
+ * place (hitless); otherwise V is cleared first (break-before-make), each step followed by
+ * CFGI + CMD_SYNC.
  */
 
-import type { PhysicalMemoryLike } from '@ioasid/uapi';
+import { IoasidError, type PhysicalMemoryLike } from '@ioasid/uapi';
 import { CD_L2_ENTRIES_64K, encodeL1Cd } from '../spec/cd.js';
 import { CMD_CFGI_CD, CMD_CFGI_STE, type SmmuCommand } from '../spec/commands.js';
 import { encodeL1Std } from '../spec/strtab.js';
@@ -96,28 +97,56 @@ export class StreamTable {
     this.memory.write32At(addr, w[0]!);
   }
 
-  /** The STE address of `sid`, allocating its level-2 table (and L1STD) when needed. */
-  steAddr(sid: number, issue: Issuer): number {
-    if (!this.twoLevel) return this.base + sid * 64;
+  /** True when `sid` is inside the table (Linux `arm_smmu_sid_in_range`). */
+  sidInRange(sid: number): boolean {
+    return Number.isInteger(sid) && sid >= 0 && sid < 2 ** this.sidBits;
+  }
+
+  /**
+   * Makes `sid`'s STE exist, as Linux does when it probes a master (`arm_smmu_probe_device` →
+   * `arm_smmu_insert_master` → `arm_smmu_init_sid_strtab` → `arm_smmu_init_l2_strtab`,
+   * drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c): ERANGE for a StreamID outside the table;
+   * with a 2-level table, the 256-STE level-2 table of its L1 index is allocated (once, kept
+   * for the life of the SMMU), its STEs initialised to abort (`arm_smmu_init_initial_stes`:
+   * `disable_bypass` is the default), then the L1STD is written (`arm_smmu_write_strtab_l1_desc`,
+   * a plain store in Linux). The SMMU is already enabled when masters are probed, so this
+   * driver also invalidates it with CFGI_STE (Leaf=0) + CMD_SYNC, in case the invalid L1STD was
+   * looked at before. On ENOMEM nothing has changed.
+   */
+  initSid(sid: number, issue: Issuer): void {
+    if (!this.sidInRange(sid)) throw new IoasidError('ERANGE', 'sid', `StreamID ${String(sid)} is outside the ${String(this.sidBits)}-bit stream table`);
+    if (!this.twoLevel) return;
     const l1 = sid >>> 8;
-    let leaf = this.leaves.get(l1);
-    if (leaf === undefined) {
-      const a = allocAligned(this.memory, 256 * 64);
-      this.frames.push(a);
-      leaf = a.pa;
-      for (let i = 0; i < 256; i++) this.initSte(leaf + i * 64);
-      const d = encodeL1Std({ span: 9, l2Ptr: leaf }); // Span = SPLIT + 1
-      this.memory.write32At(this.base + l1 * 8 + 4, d[1]!);
-      this.memory.write32At(this.base + l1 * 8, d[0]!);
-      this.leaves.set(l1, leaf);
-      issue([{ op: CMD_CFGI_STE, sid, leaf: false }]);
-    }
+    if (this.leaves.has(l1)) return;
+    const a = allocAligned(this.memory, 256 * 64);
+    this.frames.push(a);
+    const leaf = a.pa;
+    for (let i = 0; i < 256; i++) this.initSte(leaf + i * 64);
+    const d = encodeL1Std({ span: 9, l2Ptr: leaf }); // Span = SPLIT + 1
+    this.memory.write32At(this.base + l1 * 8 + 4, d[1]!);
+    this.memory.write32At(this.base + l1 * 8, d[0]!);
+    this.leaves.set(l1, leaf);
+    issue([{ op: CMD_CFGI_STE, sid, leaf: false }]);
+  }
+
+  /** The STE address of `sid`; its level-2 table was made by {@link initSid} when it was probed. */
+  steAddr(sid: number): number {
+    if (!this.twoLevel) return this.base + sid * 64;
+    const leaf = this.leaves.get(sid >>> 8);
+    if (leaf === undefined) throw new IoasidError('ENODEV', 'sid', `StreamID ${String(sid)} was not probed: it has no level-2 stream table`);
     return leaf + (sid & 0xff) * 64;
+  }
+
+  /** Frees every frame of the table (a driver whose construction failed). */
+  free(): void {
+    for (const f of this.frames) this.memory.freeFrames(f.pfn, f.count);
+    this.frames.length = 0;
+    this.leaves.clear();
   }
 
   /** Writes an STE (hitless when possible); returns the number of CMD_SYNCs. */
   write(sid: number, ste: Uint32Array, issue: Issuer): number {
-    const addr = this.steAddr(sid, issue);
+    const addr = this.steAddr(sid);
     return writeEntry(this.memory, addr, ste, () => {
       issue([{ op: CMD_CFGI_STE, sid, leaf: true }]);
     });
