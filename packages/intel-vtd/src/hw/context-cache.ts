@@ -59,17 +59,28 @@ export class ContextCache {
     return r !== undefined && r.gen === this.gen ? r : undefined;
   }
 
-  /** The record to fetch `sid`'s context into (not live until {@link insert}; call after a missed lookup). */
+  /**
+   * The record of `sid`, created on first use: the cached context when {@link isLive}, else
+   * the record to fetch it into (not live until {@link insert}). One map lookup serves both.
+   */
   record(sid: number): CachedContext {
     let r = this.records.get(sid);
     if (r === undefined) this.records.set(sid, (r = new CachedContext()));
     return r;
   }
 
+  /** True when `r` (from {@link record}) holds a cached context. */
+  isLive(r: CachedContext): boolean {
+    return r.gen === this.gen;
+  }
+
   /** Makes a record filled for `sid` live. */
   insert(sid: number, ctx: CachedContext): void {
-    if (this.live >= this.capacity) this.invalidateAll();
-    if (this.records.get(sid) !== ctx) this.records.set(sid, ctx);
+    if (this.live >= this.capacity) {
+      this.invalidateAll();
+      // only a wholesale drop can have removed the record since record() returned it
+      if (this.records.get(sid) !== ctx) this.records.set(sid, ctx);
+    }
     ctx.gen = this.gen;
     this.live++;
     this.epoch.value++;

@@ -38,7 +38,11 @@ export class PasidCache {
     return r !== undefined && r.gen === this.gen ? r : undefined;
   }
 
-  /** The record to fetch (sid, pasid)'s entry into (not live until {@link insert}; call after a missed lookup). */
+  /**
+   * The record of (sid, pasid), created on first use: the cached configuration when
+   * {@link isLive}, else the record to fetch the entry into (not live until {@link insert}).
+   * One map lookup serves both.
+   */
   record(sid: number, pasid: number): TranslationConfig {
     const key = sid * SPAN + pasid;
     let r = this.records.get(key);
@@ -46,11 +50,19 @@ export class PasidCache {
     return r;
   }
 
+  /** True when `r` (from {@link record}) holds a cached configuration. */
+  isLive(r: TranslationConfig): boolean {
+    return r.gen === this.gen;
+  }
+
   /** Makes a record filled for (sid, pasid) live. */
   insert(sid: number, pasid: number, config: TranslationConfig): void {
-    if (this.live >= this.capacity) this.invalidateAll();
-    const key = sid * SPAN + pasid;
-    if (this.records.get(key) !== config) this.records.set(key, config);
+    if (this.live >= this.capacity) {
+      this.invalidateAll();
+      // only a wholesale drop can have removed the record since record() returned it
+      const key = sid * SPAN + pasid;
+      if (this.records.get(key) !== config) this.records.set(key, config);
+    }
     config.gen = this.gen;
     this.live++;
     this.epoch.value++;

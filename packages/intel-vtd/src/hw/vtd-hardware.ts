@@ -56,7 +56,6 @@ const {
   PGTT_NESTED,
   PGTT_PASS_THROUGH,
   PGTT_SECOND_STAGE,
-  decodePasidEntry,
   pasidDirEntryReserved,
   pasidEntryReserved,
 } = pasidEntry;
@@ -214,6 +213,16 @@ const SMALL_COPY = 64;
 const BYTE_SWAP = LO_WORD === 0 ? 0 : 3;
 const MSI_END = 0xfef00000;
 const RECOVERABLE = new Set([0x71, 0x79, 0x81, 0x82, 0x85, 0x86, 0x75, 0x76]);
+/** The words a frame never written reads as (all zero; only ever read). */
+const ZERO_FRAME = new Uint32Array(1024);
+
+/**
+ * The index in its frame's words of the dword at the 4-byte aligned address `addr`
+ * (`& 0xfff` keeps the offset exactly for any address below 2^53: ToInt32 wraps modulo 2^32).
+ */
+function wordIndex(addr: number): number {
+  return (addr & 0xfff) >>> 2;
+}
 
 /** One VT-d remapping hardware unit. */
 export class VtdHardware {
@@ -240,9 +249,8 @@ export class VtdHardware {
   private readonly faults: FaultRecorder;
   private readonly prq: PageRequestQueue;
   private readonly scratch = new Uint32Array(16);
-  /** Decoded entries a fetch works in (refilled per fetch; the caches keep what they need). */
+  /** The decoded legacy context entry a fetch works in (refilled per fetch; the cache keeps what it needs). */
   private readonly legacyEntry = decodeLegacyContextEntry(new Uint32Array(4));
-  private readonly pasidEntry = decodePasidEntry(new Uint32Array(16));
   private readonly iovaSplit = new BigUint64Array(1);
   private readonly iovaWords = new Uint32Array(this.iovaSplit.buffer);
   /** (address, length) pairs of a multi-page write, moved once every page translated. */
@@ -675,10 +683,15 @@ export class VtdHardware {
 
   // ─── translation structures ─────────────────────────────────────────────────────────────
 
-  private readDwords(addr: number, n: number): void {
-    const mem = this.memory;
-    const s = this.scratch;
-    for (let i = 0; i < n; i++) s[i] = mem.read32At(addr + i * 4);
+  /**
+   * The words of the frame holding the table entry at `addr` (a frame never written reads as
+   * {@link ZERO_FRAME}); the entry's first dword is at index {@link wordIndex}(addr). The root,
+   * context, PASID-directory and PASID-table entries are read in place, with no copy: each is
+   * naturally aligned in a 4 KiB-aligned table, so it never crosses a frame. The caller has
+   * checked that the entry lies inside memory (the external-abort faults).
+   */
+  private frameOf(addr: number): Uint32Array {
+    return this.memory.frameWords(Math.floor(addr / 4096)) ?? ZERO_FRAME;
   }
 
   /**
@@ -710,12 +723,12 @@ export class VtdHardware {
     const ttm = this.ttm;
     if (ttm === TTM_LEGACY) {
       if (pasidPresent) return -SM_FAULT.TTM0_WITH_PASID;
-      let c = this.contextCache.lookup(sid);
-      if (c === undefined) {
-        c = this.contextCache.record(sid);
+      const cc = this.contextCache;
+      const c = cc.record(sid);
+      if (!cc.isLive(c)) {
         const f = this.fetchLegacy(sid, c);
         if (f < 0) return f;
-        this.contextCache.insert(sid, c);
+        cc.insert(sid, c);
       }
       if (!c.legacy) return -SM_FAULT.CONTEXT_ENTRY_INVALID;
       this.cfg = c.config;
@@ -723,12 +736,12 @@ export class VtdHardware {
       return 0;
     }
     if (ttm !== TTM_SCALABLE || !caps.smts) return -SM_FAULT.INVALID_ROOT_TABLE_ADDRESS;
-    let c = this.contextCache.lookup(sid);
-    if (c === undefined) {
-      c = this.contextCache.record(sid);
+    const cc = this.contextCache;
+    const c = cc.record(sid);
+    if (!cc.isLive(c)) {
       const f = this.fetchScalableContext(sid, c);
       if (f < 0) return f;
-      this.contextCache.insert(sid, c);
+      cc.insert(sid, c);
     }
     if (c.legacy) return -SM_FAULT.CONTEXT_ENTRY_INVALID;
     const ctx = c.entry;
@@ -737,12 +750,12 @@ export class VtdHardware {
     if (pasidPresent && !ctx.paside) return -SM_FAULT.CONTEXT_PASIDE_CLEAR;
     const eff = pasidPresent ? pasid : caps.rps ? ctx.ridPasid : 0;
     if (eff >= pdtsMaxPasid(ctx.pdts)) return pasidPresent ? -SM_FAULT.PASID_TOO_LARGE : -SM_FAULT.CONTEXT_ENTRY_INVALID;
-    let cfg = this.pasidCache.lookup(sid, eff);
-    if (cfg === undefined) {
-      cfg = this.pasidCache.record(sid, eff);
+    const pc = this.pasidCache;
+    const cfg = pc.record(sid, eff);
+    if (!pc.isLive(cfg)) {
       const f = this.fetchPasidEntry(ctx, eff, cfg);
       if (f < 0) return f;
-      this.pasidCache.insert(sid, eff, cfg);
+      pc.insert(sid, eff, cfg);
     }
     this.cfg = cfg;
     this.pathFpd = cfg.fpd;
@@ -755,17 +768,19 @@ export class VtdHardware {
     const bus = sid >>> 8;
     const ra = this.rootTable + bus * 16;
     if (!this.memory.contains(ra, 16)) return -SM_FAULT.ROOT_ENTRY_ACCESS;
-    this.readDwords(ra, 4);
-    const s = this.scratch;
-    if ((s[0]! & 1) === 0) return -SM_FAULT.ROOT_ENTRY_NOT_PRESENT;
-    if (legacyRootEntryReserved(s, caps.haw)) return -SM_FAULT.ROOT_ENTRY_RESERVED;
-    const ca = entryAddress(s[0]!, s[1]!) + (sid & 0xff) * 16;
+    const rw = this.frameOf(ra);
+    const ri = wordIndex(ra);
+    const rlo = rw[ri]!;
+    if ((rlo & 1) === 0) return -SM_FAULT.ROOT_ENTRY_NOT_PRESENT;
+    if (legacyRootEntryReserved(rw, caps.haw, ri)) return -SM_FAULT.ROOT_ENTRY_RESERVED;
+    const ca = entryAddress(rlo, rw[ri + 1]!) + (sid & 0xff) * 16;
     if (!this.memory.contains(ca, 16)) return -SM_FAULT.CONTEXT_ENTRY_ACCESS;
-    this.readDwords(ca, 4);
-    const e = decodeLegacyContextEntry(s, this.legacyEntry);
+    const cw = this.frameOf(ca);
+    const ci = wordIndex(ca);
+    const e = decodeLegacyContextEntry(cw, this.legacyEntry, ci);
     this.pathFpd = e.fpd;
     if (!e.present) return -SM_FAULT.CONTEXT_ENTRY_NOT_PRESENT;
-    if (legacyContextEntryReserved(s, caps.haw)) return -SM_FAULT.CONTEXT_ENTRY_RESERVED;
+    if (legacyContextEntryReserved(cw, caps.haw, ci)) return -SM_FAULT.CONTEXT_ENTRY_RESERVED;
     const pt = e.tt === CONTEXT_TT_PASS_THROUGH;
     if (e.tt === 3 || (e.tt === CONTEXT_TT_DEV_IOTLB && !caps.dt) || (pt && !caps.pt) || (!pt && !caps.supportsAw(e.aw))) {
       return -SM_FAULT.CONTEXT_ENTRY_INVALID;
@@ -797,21 +812,23 @@ export class VtdHardware {
     const devfn = sid & 0xff;
     const ra = this.rootTable + bus * 16;
     if (!this.memory.contains(ra, 16)) return -SM_FAULT.ROOT_ENTRY_ACCESS;
-    const upper = devfn >= 0x80;
-    const lo = this.memory.read32At(ra + (upper ? 8 : 0));
-    const hi = this.memory.read32At(ra + (upper ? 12 : 4));
+    // The half of the root entry the devfn selects: dwords 0–1 (lower) or 2–3 (upper).
+    const rw = this.frameOf(ra);
+    const ri = wordIndex(ra) + (devfn >= 0x80 ? 2 : 0);
+    const lo = rw[ri]!;
+    const hi = rw[ri + 1]!;
     if ((lo & 1) === 0) return -SM_FAULT.ROOT_ENTRY_NOT_PRESENT;
     if (scalableRootHalfReserved(lo, hi, caps.haw)) return -SM_FAULT.ROOT_ENTRY_RESERVED;
     const ca = entryAddress(lo, hi) + (devfn & 0x7f) * 32;
     if (!this.memory.contains(ca, 32)) return -SM_FAULT.CONTEXT_ENTRY_ACCESS;
-    this.readDwords(ca, 8);
-    const s = this.scratch;
+    const cw = this.frameOf(ca);
+    const ci = wordIndex(ca);
     rec.legacy = false;
-    const e = decodeScalableContextEntry(s, rec.entry);
+    const e = decodeScalableContextEntry(cw, rec.entry, ci);
     this.pathFpd = e.fpd;
     if (!e.present) return -SM_FAULT.CONTEXT_ENTRY_NOT_PRESENT;
     if (
-      scalableContextEntryReserved(s, caps.haw, caps.rprivs) ||
+      scalableContextEntryReserved(cw, caps.haw, caps.rprivs, ci) ||
       (e.dte && !caps.dt) ||
       (e.pre && !caps.prs) ||
       (e.paside && !caps.pasid)
@@ -827,20 +844,28 @@ export class VtdHardware {
     const mem = this.memory;
     const da = ctx.pasidDirPtr + (pasid >>> 6) * 8; // PASID[19:6]
     if (!mem.contains(da, 8)) return -SM_FAULT.PASID_DIR_ACCESS;
-    const dlo = mem.read32At(da);
-    const dhi = mem.read32At(da + 4);
+    const dw = this.frameOf(da);
+    const di = wordIndex(da);
+    const dlo = dw[di]!;
+    const dhi = dw[di + 1]!;
     if ((dlo & 2) !== 0) this.pathFpd = true; // FPD
     if ((dlo & 1) === 0) return -SM_FAULT.PASID_DIR_NOT_PRESENT;
     if (pasidDirEntryReserved(dlo, dhi, caps.haw)) return -SM_FAULT.PASID_DIR_RESERVED;
     const pa = entryAddress(dlo, dhi) + (pasid & 63) * 64; // SMPTBLPTR + PASID[5:0]
     if (!mem.contains(pa, 64)) return -SM_FAULT.PASID_ENTRY_ACCESS;
-    this.readDwords(pa, 16);
-    const s = this.scratch;
-    const pe = decodePasidEntry(s, this.pasidEntry);
-    if (pe.fpd) this.pathFpd = true;
-    if (!pe.present) return -SM_FAULT.PASID_ENTRY_NOT_PRESENT;
-    if (pasidEntryReserved(s, caps)) return -SM_FAULT.PASID_ENTRY_RESERVED;
-    const pgtt = pe.pgtt;
+    const pw = this.frameOf(pa);
+    const pi = wordIndex(pa);
+    // The fields the checks and the cache record use, straight from the entry's dwords (the
+    // layout of decodePasidEntry: val[0] P, FPD, AW, PGTT, SSADE, SSPTPTR; val[1] DID; val[2]
+    // SRE, FSPM, WPE, EAFE, FSPTPTR), with no decoded object in between.
+    const d0 = pw[pi]!;
+    const d4 = pw[pi + 4]!;
+    if ((d0 & 2) !== 0) this.pathFpd = true; // FPD
+    if ((d0 & 1) === 0) return -SM_FAULT.PASID_ENTRY_NOT_PRESENT;
+    if (pasidEntryReserved(pw, caps, pi)) return -SM_FAULT.PASID_ENTRY_RESERVED;
+    const pgtt = (d0 >>> 6) & 7;
+    const aw = (d0 >>> 2) & 7;
+    const fspm = (d4 >>> 2) & 3;
     const usesSs = pgtt === PGTT_SECOND_STAGE || pgtt === PGTT_NESTED;
     const usesFs = pgtt === PGTT_FIRST_STAGE || pgtt === PGTT_NESTED;
     const invalid =
@@ -850,25 +875,27 @@ export class VtdHardware {
       (pgtt === PGTT_PASS_THROUGH && !caps.pt) ||
       pgtt === 0 ||
       pgtt > 4 ||
-      (usesSs && !caps.supportsAw(pe.aw)) ||
-      (usesFs && (pe.fspm > 1 || (pe.fspm === 1 && !caps.fl5lp)));
+      (usesSs && !caps.supportsAw(aw)) ||
+      (usesFs && (fspm > 1 || (fspm === 1 && !caps.fl5lp)));
     if (invalid) return -SM_FAULT.PASID_ENTRY_INVALID;
+    const did = pw[pi + 2]! & 0xffff;
     const pasidTag = pgtt === PGTT_SECOND_STAGE ? 0 : pasid + 1;
+    const ssWidth = Math.min(30 + 9 * aw, caps.mgaw);
     out.pgtt = pgtt;
-    out.did = pe.did;
+    out.did = did;
     out.pasid = pasid;
-    out.tag = cacheTag(pe.did, pasidTag);
+    out.tag = cacheTag(did, pasidTag);
     out.fpd = this.pathFpd;
-    out.ssRoot = pe.ssptptr;
-    out.ssLevels = pe.aw + 2;
-    out.ssWidth = Math.min(30 + 9 * pe.aw, caps.mgaw);
-    out.ssPages = POW2[out.ssWidth - 12]!;
-    out.ssade = pe.ssade;
-    out.fsRoot = pe.fsptptr;
-    out.fsLevels = pe.fspm === 1 ? 5 : 4;
-    out.sre = pe.sre;
-    out.wpe = pe.wpe;
-    out.eafe = pe.eafe;
+    out.ssRoot = entryAddress(d0, pw[pi + 1]!);
+    out.ssLevels = aw + 2;
+    out.ssWidth = ssWidth;
+    out.ssPages = POW2[ssWidth - 12]!;
+    out.ssade = (d0 & 0x200) !== 0;
+    out.fsRoot = entryAddress(d4, pw[pi + 5]!);
+    out.fsLevels = fspm === 1 ? 5 : 4;
+    out.sre = (d4 & 1) !== 0;
+    out.wpe = (d4 & 0x10) !== 0;
+    out.eafe = (d4 & 0x80) !== 0;
     return 0;
   }
 

@@ -56,33 +56,36 @@ export function encodeLegacyContextEntry(e: {
 /** A decoded entry whose fields a decoder may overwrite (the hardware model refills its cache records). */
 type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
-/** Decodes a legacy context entry from its four dwords (into `out` when given, else a new object). */
-export function decodeLegacyContextEntry(dw: ArrayLike<number>, out?: Writable<LegacyContextEntry>): LegacyContextEntry {
-  const lo = dw[0]!;
-  const hi = dw[2]!;
+/**
+ * Decodes a legacy context entry from its four dwords, starting at `dw[at]` (into `out` when
+ * given, else a new object).
+ */
+export function decodeLegacyContextEntry(dw: ArrayLike<number>, out?: Writable<LegacyContextEntry>, at = 0): LegacyContextEntry {
+  const lo = dw[at]!;
+  const hi = dw[at + 2]!;
   if (out === undefined) {
-    return { present: (lo & 1) !== 0, fpd: (lo & 2) !== 0, tt: (lo >>> 2) & 3, ssptptr: entryAddress(lo, dw[1]!), aw: hi & 7, did: (hi >>> 8) & 0xffff };
+    return { present: (lo & 1) !== 0, fpd: (lo & 2) !== 0, tt: (lo >>> 2) & 3, ssptptr: entryAddress(lo, dw[at + 1]!), aw: hi & 7, did: (hi >>> 8) & 0xffff };
   }
   out.present = (lo & 1) !== 0;
   out.fpd = (lo & 2) !== 0;
   out.tt = (lo >>> 2) & 3;
-  out.ssptptr = entryAddress(lo, dw[1]!);
+  out.ssptptr = entryAddress(lo, dw[at + 1]!);
   out.aw = hi & 7;
   out.did = (hi >>> 8) & 0xffff;
   return out;
 }
 
 /**
- * True when a legacy context entry has reserved bits set: bits 11:4, SSPTPTR ≥ HAW, bit 71,
- * bits 127:88 (QEMU: `lo & (0xFF0 | ~HAW_MASK)`, `hi & 0xFFFFFFFFFF000080`).
+ * True when a legacy context entry (dwords from `dw[at]`) has reserved bits set: bits 11:4,
+ * SSPTPTR ≥ HAW, bit 71, bits 127:88 (QEMU: `lo & (0xFF0 | ~HAW_MASK)`, `hi & 0xFFFFFFFFFF000080`).
  */
-export function legacyContextEntryReserved(dw: ArrayLike<number>, haw: number): boolean {
+export function legacyContextEntryReserved(dw: ArrayLike<number>, haw: number, at = 0): boolean {
   return (
-    (dw[0]! & 0xff0) !== 0 ||
-    addressBeyond(dw[1]!, haw) ||
-    (dw[1]! >>> 20) !== 0 ||
-    (dw[2]! & 0xff000080) !== 0 ||
-    dw[3] !== 0
+    (dw[at]! & 0xff0) !== 0 ||
+    addressBeyond(dw[at + 1]!, haw) ||
+    (dw[at + 1]! >>> 20) !== 0 ||
+    (dw[at + 2]! & 0xff000080) !== 0 ||
+    dw[at + 3] !== 0
   );
 }
 
@@ -132,8 +135,11 @@ export function encodeScalableContextEntry(e: {
   return [lo, hi, 0n, 0n];
 }
 
-/** Decodes a scalable-mode context entry from its eight dwords (into `out` when given, else a new object). */
-export function decodeScalableContextEntry(dw: ArrayLike<number>, out?: Writable<ScalableContextEntry>): ScalableContextEntry {
+/**
+ * Decodes a scalable-mode context entry from its eight dwords, starting at `dw[at]` (into `out`
+ * when given, else a new object).
+ */
+export function decodeScalableContextEntry(dw: ArrayLike<number>, out?: Writable<ScalableContextEntry>, at = 0): ScalableContextEntry {
   const e: Writable<ScalableContextEntry> = out ?? {
     present: false,
     fpd: false,
@@ -145,28 +151,29 @@ export function decodeScalableContextEntry(dw: ArrayLike<number>, out?: Writable
     ridPasid: 0,
     ridPriv: false,
   };
-  const lo = dw[0]!;
+  const lo = dw[at]!;
+  const d2 = dw[at + 2]!;
   e.present = (lo & 1) !== 0;
   e.fpd = (lo & 2) !== 0;
   e.dte = (lo & 4) !== 0;
   e.paside = (lo & 8) !== 0;
   e.pre = (lo & 0x10) !== 0;
   e.pdts = (lo >>> 9) & 7;
-  e.pasidDirPtr = entryAddress(lo, dw[1]!);
-  e.ridPasid = dw[2]! & 0xfffff;
-  e.ridPriv = (dw[2]! & 0x100000) !== 0;
+  e.pasidDirPtr = entryAddress(lo, dw[at + 1]!);
+  e.ridPasid = d2 & 0xfffff;
+  e.ridPriv = (d2 & 0x100000) !== 0;
   return e;
 }
 
 /**
- * True when a scalable-mode context entry has reserved bits set: bits 8:5, PASIDDIRPTR ≥ HAW,
- * bits 127:85 (bit 84 RID_PRIV too without ECAP.RPRIVS), bits 255:128 (QEMU:
- * `val[1] & 0xFFFFFFFFFFE00000`, `val[2]`, `val[3]`).
+ * True when a scalable-mode context entry (dwords from `dw[at]`) has reserved bits set: bits
+ * 8:5, PASIDDIRPTR ≥ HAW, bits 127:85 (bit 84 RID_PRIV too without ECAP.RPRIVS), bits 255:128
+ * (QEMU: `val[1] & 0xFFFFFFFFFFE00000`, `val[2]`, `val[3]`).
  */
-export function scalableContextEntryReserved(dw: ArrayLike<number>, haw: number, rprivs: boolean): boolean {
-  if ((dw[0]! & 0x1e0) !== 0 || addressBeyond(dw[1]!, haw) || (dw[1]! >>> 20) !== 0) return true;
-  if ((dw[2]! & (rprivs ? 0xffe00000 : 0xfff00000)) !== 0 || dw[3] !== 0) return true;
-  for (let i = 4; i < 8; i++) if (dw[i] !== 0) return true;
+export function scalableContextEntryReserved(dw: ArrayLike<number>, haw: number, rprivs: boolean, at = 0): boolean {
+  if ((dw[at]! & 0x1e0) !== 0 || addressBeyond(dw[at + 1]!, haw) || (dw[at + 1]! >>> 20) !== 0) return true;
+  if ((dw[at + 2]! & (rprivs ? 0xffe00000 : 0xfff00000)) !== 0 || dw[at + 3] !== 0) return true;
+  for (let i = at + 4, end = at + 8; i < end; i++) if (dw[i] !== 0) return true;
   return false;
 }
 

@@ -123,8 +123,11 @@ export function encodePasidEntry(e: PasidEntryFields): bigint[] {
   return [val0, val1, val2, 0n, 0n, 0n, 0n, 0n];
 }
 
-/** Decodes a PASID-table entry from its sixteen dwords (into `out` when given, else a new object). */
-export function decodePasidEntry(dw: ArrayLike<number>, out?: Writable<PasidEntry>): PasidEntry {
+/**
+ * Decodes a PASID-table entry from its sixteen dwords, starting at `dw[at]` (into `out` when
+ * given, else a new object).
+ */
+export function decodePasidEntry(dw: ArrayLike<number>, out?: Writable<PasidEntry>, at = 0): PasidEntry {
   const e: Writable<PasidEntry> = out ?? {
     present: false,
     fpd: false,
@@ -141,15 +144,15 @@ export function decodePasidEntry(dw: ArrayLike<number>, out?: Writable<PasidEntr
     eafe: false,
     fsptptr: 0,
   };
-  const d0 = dw[0]!;
-  const d2 = dw[2]!;
-  const d4 = dw[4]!;
+  const d0 = dw[at]!;
+  const d2 = dw[at + 2]!;
+  const d4 = dw[at + 4]!;
   e.present = (d0 & 1) !== 0;
   e.fpd = (d0 & 2) !== 0;
   e.aw = (d0 >>> 2) & 7;
   e.pgtt = (d0 >>> 6) & 7;
   e.ssade = (d0 & 0x200) !== 0;
-  e.ssptptr = entryAddress(d0, dw[1]!);
+  e.ssptptr = entryAddress(d0, dw[at + 1]!);
   e.did = d2 & 0xffff;
   e.pwsnp = (d2 & (1 << 23)) !== 0;
   e.pgsnp = (d2 & (1 << 24)) !== 0;
@@ -157,7 +160,7 @@ export function decodePasidEntry(dw: ArrayLike<number>, out?: Writable<PasidEntr
   e.fspm = (d4 >>> 2) & 3;
   e.wpe = (d4 & 0x10) !== 0;
   e.eafe = (d4 & 0x80) !== 0;
-  e.fsptptr = entryAddress(d4, dw[5]!);
+  e.fsptptr = entryAddress(d4, dw[at + 5]!);
   return e;
 }
 
@@ -183,21 +186,23 @@ export interface PasidEntryCaps {
  * True when a PASID-table entry has reserved bits set (→ fault 0x5A): bit 5, bits 11:10, the
  * pointers ≥ HAW, val[1] bits 22:16 and 31:27 (+ CD/EMTE/PAT without ECAP.MTS, PWSNP/PGSNP
  * without SMPWCS/SC), val[2] bits 1 and 11:8 (+ SRE/EAFE without SRS/EAFS), SSADE without
- * SSADS, and all of val[3..7].
+ * SSADS, and all of val[3..7]. The entry's dwords start at `dw[at]`.
  */
-export function pasidEntryReserved(dw: ArrayLike<number>, caps: PasidEntryCaps): boolean {
-  const d0 = dw[0]!;
-  if ((d0 & 0xc20) !== 0 || addressBeyond(dw[1]!, caps.haw) || (dw[1]! >>> 20) !== 0) return true;
+export function pasidEntryReserved(dw: ArrayLike<number>, caps: PasidEntryCaps, at = 0): boolean {
+  const d0 = dw[at]!;
+  const d1 = dw[at + 1]!;
+  if ((d0 & 0xc20) !== 0 || addressBeyond(d1, caps.haw) || (d1 >>> 20) !== 0) return true;
   if (!caps.ssads && (d0 & 0x200) !== 0) return true;
-  const d2 = dw[2]!;
+  const d2 = dw[at + 2]!;
   if ((d2 & 0xf87f0000) !== 0) return true;
-  if (!caps.mts && ((d2 & 0x06000000) !== 0 || dw[3] !== 0)) return true;
+  if (!caps.mts && ((d2 & 0x06000000) !== 0 || dw[at + 3] !== 0)) return true;
   if (!caps.smpwcs && (d2 & (1 << 23)) !== 0) return true;
   if (!caps.sc && (d2 & (1 << 24)) !== 0) return true;
-  const d4 = dw[4]!;
-  if ((d4 & 0xf02) !== 0 || addressBeyond(dw[5]!, caps.haw) || (dw[5]! >>> 20) !== 0) return true;
+  const d4 = dw[at + 4]!;
+  const d5 = dw[at + 5]!;
+  if ((d4 & 0xf02) !== 0 || addressBeyond(d5, caps.haw) || (d5 >>> 20) !== 0) return true;
   if (!caps.srs && (d4 & 1) !== 0) return true;
   if (!caps.eafs && (d4 & 0x80) !== 0) return true;
-  for (let i = 6; i < 16; i++) if (dw[i] !== 0) return true;
+  for (let i = at + 6, end = at + 16; i < end; i++) if (dw[i] !== 0) return true;
   return false;
 }

@@ -30,9 +30,12 @@ export function decodeLegacyRootEntry(dw: ArrayLike<number>): LegacyRootEntry {
   return { present: (dw[0]! & 1) !== 0, ctp: entryAddress(dw[0]!, dw[1]!) };
 }
 
-/** True when a legacy root entry has reserved bits set (bits 11:1, address ≥ HAW, whole upper half). */
-export function legacyRootEntryReserved(dw: ArrayLike<number>, haw: number): boolean {
-  return (dw[0]! & 0xffe) !== 0 || addressBeyond(dw[1]!, haw) || (dw[1]! >>> 20) !== 0 || dw[2] !== 0 || dw[3] !== 0;
+/**
+ * True when a legacy root entry has reserved bits set (bits 11:1, address ≥ HAW, whole upper
+ * half). The entry's dwords start at `dw[at]` (a table frame's words can be passed as they are).
+ */
+export function legacyRootEntryReserved(dw: ArrayLike<number>, haw: number, at = 0): boolean {
+  return (dw[at]! & 0xffe) !== 0 || addressBeyond(dw[at + 1]!, haw) || (dw[at + 1]! >>> 20) !== 0 || dw[at + 2] !== 0 || dw[at + 3] !== 0;
 }
 
 /** A decoded scalable-mode root entry: two context-table pointers. */

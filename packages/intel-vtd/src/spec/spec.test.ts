@@ -2,12 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { CAP, ECAP } from './registers.js';
 import { decodeFields, encodeFields, getField } from './fields.js';
 import { DEFAULT_CAP, DEFAULT_ECAP } from './defaults.js';
-import { decodeScalableRootEntry, encodeLegacyRootEntry, encodeScalableRootEntry, scalableRootHalfReserved } from './root-entry.js';
+import { decodeScalableRootEntry, encodeLegacyRootEntry, encodeScalableRootEntry, legacyRootEntryReserved, scalableRootHalfReserved } from './root-entry.js';
 import {
   decodeLegacyContextEntry,
   decodeScalableContextEntry,
   encodeLegacyContextEntry,
   encodeScalableContextEntry,
+  legacyContextEntryReserved,
   pdtsForMaxPasid,
   pdtsMaxPasid,
   scalableContextEntryReserved,
@@ -123,6 +124,36 @@ describe('PASID entries', () => {
     expect(pasidEntryReserved(dwords(...v), caps)).toBe(false);
     expect(pasidEntryReserved(dwords(...v), { ...caps, ssads: false })).toBe(true);
     expect(pasidEntryReserved(dwords(v[0]!, v[1]!, v[2]!, 1n), caps)).toBe(true); // val[3]
+  });
+});
+
+describe('entries read in place (the dwords start at `at` in a table frame)', () => {
+  /** A 4 KiB frame's words with `entry` at dword `at` and every other word all ones. */
+  function frameWith(entry: number[], at: number): Uint32Array {
+    const w = new Uint32Array(1024).fill(0xffffffff);
+    w.set(entry, at);
+    return w;
+  }
+  it('decoders and reserved checks see only the entry, at any offset', () => {
+    const root = dwords(...encodeLegacyRootEntry({ present: true, ctp: 0x3000n }));
+    expect(legacyRootEntryReserved(frameWith(root, 12), 48, 12)).toBe(false);
+    expect(legacyRootEntryReserved(frameWith([root[0]!, root[1]!, 1, 0], 12), 48, 12)).toBe(true);
+    const lce = dwords(...encodeLegacyContextEntry({ present: true, tt: 0, ssptptr: 0xabc000n, aw: 2, did: 7 }));
+    const lf = frameWith(lce, 1020);
+    expect(decodeLegacyContextEntry(lf, undefined, 1020)).toEqual(decodeLegacyContextEntry(lce));
+    expect(legacyContextEntryReserved(lf, 48, 1020)).toBe(false);
+    expect(legacyContextEntryReserved(frameWith([lce[0]!, lce[1]!, lce[2]!, 1], 1020), 48, 1020)).toBe(true);
+    const sce = dwords(...encodeScalableContextEntry({ present: true, paside: true, pdts: 2, pasidDirPtr: 0x40000n, ridPasid: 5 }));
+    const sf = frameWith(sce, 1016);
+    expect(decodeScalableContextEntry(sf, undefined, 1016)).toEqual(decodeScalableContextEntry(sce));
+    expect(scalableContextEntryReserved(sf, 48, false, 1016)).toBe(false);
+    expect(scalableContextEntryReserved(frameWith([...sce.slice(0, 7), 1], 1016), 48, false, 1016)).toBe(true); // bit 255
+    const pe = dwords(...encodePasidEntry({ present: true, pgtt: PGTT_NESTED, aw: 2, ssptptr: 0x5000n, did: 9, fsptptr: 0x9000n }));
+    const pf = frameWith(pe, 1008);
+    expect(decodePasidEntry(pf, undefined, 1008)).toEqual(decodePasidEntry(pe));
+    const caps = { haw: 48, sc: true, smpwcs: true, mts: true, ssads: true, eafs: true, srs: true };
+    expect(pasidEntryReserved(pf, caps, 1008)).toBe(false);
+    expect(pasidEntryReserved(frameWith([...pe.slice(0, 15), 1], 1008), caps, 1008)).toBe(true); // val[7]
   });
 });
 
