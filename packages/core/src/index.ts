@@ -11,6 +11,7 @@ export { CpuPageTable } from './platform/cpu-page-table.js';
 export { X86_64_CPU_PAGE_TABLE, AARCH64_CPU_PAGE_TABLE } from './platform/cpu-formats.js';
 export { ProcessGuestMemory } from './platform/guest-memory.js';
 export { MAX_DMA_RESULT_BYTES, NO_DMA_DATA, dmaReadSize, dmaResultOf, dmaResultInto } from './platform/dma-buffers.js';
+export { copyFrameBytes } from './platform/frame-bytes.js';
 export { parsePciName, formatPciName, parseMdevName, expandDevices, type PciAddress } from './platform/pci.js';
 export { System, createSystem } from './system.js';
 export { Context } from './kernel/context.js';

@@ -7,7 +7,7 @@
  * and never hangs: loops are bounded by queue sizes and table levels.
  */
 
-import { dmaResultOf } from '@ioasid/core';
+import { copyFrameBytes, dmaResultOf } from '@ioasid/core';
 import type { DmaFault, DmaRequest, DmaResult, FaultClass, PhysicalMemoryLike } from '@ioasid/uapi';
 import { getAddr } from '../spec/bits.js';
 import {
@@ -1460,15 +1460,7 @@ export class SmmuV3Hardware {
       return;
     }
     // pa / 4096 as a multiplication by its exact reciprocal: no division.
-    const words = this.memory.frameWords(Math.floor(pa * INV_PAGE));
-    if (words === undefined) {
-      for (let i = 0; i < n; i++) out[offset + i] = 0;
-      return;
-    }
-    for (let i = 0; i < n; i++) {
-      const a = off + i;
-      out[offset + i] = words[a >>> 2]! >>> ((a & 3) << 3);
-    }
+    copyFrameBytes(this.memory.frameWords(Math.floor(pa * INV_PAGE)), off, out, offset, n);
   }
 
   /**

@@ -39,7 +39,7 @@ import type { TranslationConfig } from './translation-config.js';
 // benchmarks) every read would be a call — about half the cost of an IOTLB hit, and a call per
 // `case` a register write's switch tries.
 const { entryAddress, TWO32 } = fields;
-const { dmaResultOf } = core;
+const { copyFrameBytes, dmaResultOf } = core;
 const { SM_FAULT } = faults;
 const { legacyRootEntryReserved, scalableRootHalfReserved } = rootEntry;
 const {
@@ -209,8 +209,6 @@ const LO_WORD = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1 ? 0 : 1;
 const MSI_BASE = 0xfee00000;
 /** Reads up to this many bytes straight from a frame's words (larger ones through `readInto`). */
 const SMALL_COPY = 64;
-/** XOR of a byte's index in a word with this gives its position from the low end (platform byte order). */
-const BYTE_SWAP = LO_WORD === 0 ? 0 : 3;
 const MSI_END = 0xfef00000;
 const RECOVERABLE = new Set([0x71, 0x79, 0x81, 0x82, 0x85, 0x86, 0x75, 0x76]);
 /** The words a frame never written reads as (all zero; only ever read). */
@@ -1117,25 +1115,7 @@ export class VtdHardware {
       this.memory.readInto(page + off, out, at, n);
       return;
     }
-    const words = this.memory.frameWords(page / 4096);
-    if (words === undefined) {
-      for (let k = at, end = at + n; k < end; k++) out[k] = 0; // a loop: fill() is a builtin call costing more than the whole hit
-      return;
-    }
-    if ((off & 3) === 0 && (n & 3) === 0) {
-      for (let k = 0, i = off >>> 2; k < n; k += 4, i++) {
-        const w = words[i]!;
-        out[at + k] = w;
-        out[at + k + 1] = w >>> 8;
-        out[at + k + 2] = w >>> 16;
-        out[at + k + 3] = w >>> 24;
-      }
-      return;
-    }
-    for (let k = 0; k < n; k++) {
-      const b = off + k;
-      out[at + k] = words[b >>> 2]! >>> (((b & 3) ^ BYTE_SWAP) << 3);
-    }
+    copyFrameBytes(this.memory.frameWords(page / 4096), off, out, at, n);
   }
 
   private untranslated(a: number, iova: bigint, size: number, write: boolean, data: Uint8Array | undefined, into: Uint8Array): DmaFault | undefined {

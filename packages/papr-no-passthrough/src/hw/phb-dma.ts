@@ -10,6 +10,7 @@
  */
 
 import type { DmaFault, DmaRequest, FaultClass, PhysicalMemoryLike } from '@ioasid/uapi';
+import { copyFrameBytes } from '@ioasid/core';
 import {
   PAPR_DMA_ERROR_NAMES,
   PAPR_DMA_ERR_INVALID_TCE,
@@ -205,15 +206,7 @@ export function phbDmaInto(
     const pfn = Math.floor(real * FRAME_INV);
     const at = real - pfn * FRAME;
     if (at + length <= FRAME) {
-      const words = memory.frameWords(pfn);
-      if (words === undefined) {
-        for (let i = 0; i < length; i++) into[i] = 0; // a frame never written reads as zero
-      } else {
-        for (let i = 0; i < length; i++) {
-          const b = at + i;
-          into[i] = words[b >>> 2]! >>> ((b & 3) << 3);
-        }
-      }
+      copyFrameBytes(memory.frameWords(pfn), at, into, 0, length);
       return undefined;
     }
   }
@@ -291,22 +284,7 @@ function readSmallOrInto(memory: PhysicalMemoryLike, real: number, into: Uint8Ar
     memory.readInto(real, into, offset, length);
     return;
   }
-  const words = memory.frameWords(pfn);
-  if (words === undefined) {
-    for (let i = 0; i < length; i++) into[offset + i] = 0;
-  } else if (length === 4 && (at & 3) === 0) {
-    // One aligned 32-bit word (a register-sized read): one load, little-endian bytes.
-    const v = words[at >>> 2]!;
-    into[offset] = v;
-    into[offset + 1] = v >>> 8;
-    into[offset + 2] = v >>> 16;
-    into[offset + 3] = v >>> 24;
-  } else {
-    for (let i = 0; i < length; i++) {
-      const b = at + i;
-      into[offset + i] = words[b >>> 2]! >>> ((b & 3) << 3);
-    }
-  }
+  copyFrameBytes(memory.frameWords(pfn), at, into, offset, length);
 }
 
 /**

@@ -7,7 +7,7 @@
  * nests domains. Everything is synchronous; nothing here throws for a request or a DMA.
  */
 
-import { dmaResultOf } from '@ioasid/core';
+import { copyFrameBytes, dmaResultOf } from '@ioasid/core';
 import { U64_MAX, type DmaFault, type DmaRequest, type DmaResult, type FaultClass, type PhysicalMemoryLike } from '@ioasid/uapi';
 import { allZero, le16, le32, le64 } from '../spec/bytes.js';
 import { CD_SIZE, CD_W0_EPD0, CD_W0_ENDI, CD_W0_V, CD_W1_AA64, CD_W1_AFFD } from '../spec/cd.js';
@@ -224,30 +224,9 @@ function readBytes(mem: PhysicalMemoryLike, pa: number, out: Uint8Array, off: nu
     mem.readInto(pa, out, off, len);
     return;
   }
-  copyFromFrame(mem.frameWords((pa - o) * INV_PAGE), o, out, off, len);
+  copyFrameBytes(mem.frameWords((pa - o) * INV_PAGE), o, out, off, len);
 }
 
-/**
- * Copies `len` bytes from byte `o` of a frame (its 32-bit words, or undefined for a frame never
- * written, which reads as zero) into `out[off …)`; `o + len` ≤ 4096.
- */
-function copyFromFrame(words: Uint32Array | undefined, o: number, out: Uint8Array, off: number, len: number): void {
-  if (words === undefined) {
-    for (let k = 0; k < len; k++) out[off + k] = 0;
-  } else if (len === 4 && (o & 3) === 0) {
-    // One aligned word, little-endian. A Uint8Array store keeps the low byte.
-    const v = words[o >>> 2]!;
-    out[off] = v;
-    out[off + 1] = v >>> 8;
-    out[off + 2] = v >>> 16;
-    out[off + 3] = v >>> 24;
-  } else {
-    for (let k = 0; k < len; k++) {
-      const b = o + k;
-      out[off + k] = words[b >>> 2]! >>> ((b & 3) << 3);
-    }
-  }
-}
 
 /** (h1:l1) < (h2:l2), 64-bit values as 32-bit halves. */
 function lt64(h1: number, l1: number, h2: number, l2: number): boolean {
@@ -1022,7 +1001,7 @@ export class VirtioIommuDevice {
             into[1] = v >>> 8;
             into[2] = v >>> 16;
             into[3] = v >>> 24;
-          } else copyFromFrame(words, o, into, 0, len);
+          } else copyFrameBytes(words, o, into, 0, len);
           return undefined;
         }
         if (o + len <= PAGE) return this.dmaResolvedMiss(endpoint, req, into, hi, lo, len);
@@ -1039,7 +1018,7 @@ export class VirtioIommuDevice {
     const pa = this.lookupMapped(this.resolvedDomain!, hi, lo, false);
     if (pa < 0 || !this.cleanPage) return this.dmaGeneral(endpoint, req, into);
     const o = lo & 0xfff;
-    copyFromFrame(this.memory.frameWords((pa - o) * INV_PAGE), o, into, 0, len);
+    copyFrameBytes(this.memory.frameWords((pa - o) * INV_PAGE), o, into, 0, len);
     return undefined;
   }
 
