@@ -4,60 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { VirtioIommuDevice } from './device.js';
 import { Iotlb } from './iotlb.js';
 import { MapCache } from './map-cache.js';
-import { PROFILES } from './profile.js';
+import { EP, EXT, attach, attachTable, detach, map, status, unmap } from './request-bytes.test-util.js';
 
-const EP = 0x10;
-const EXT = PROFILES.strict.features | (1n << 23n);
-const status = (w: Uint8Array) => w[w.length - 4];
-function u32(b: Uint8Array, off: number, v: number) {
-  new DataView(b.buffer).setUint32(off, v, true);
-}
-function u64(b: Uint8Array, off: number, v: bigint) {
-  new DataView(b.buffer).setBigUint64(off, v, true);
-}
-function attach(domain: number): Uint8Array {
-  const b = new Uint8Array(20);
-  b[0] = 1;
-  u32(b, 4, domain);
-  u32(b, 8, EP);
-  return b;
-}
-function detach(domain: number): Uint8Array {
-  const b = new Uint8Array(20);
-  b[0] = 2;
-  u32(b, 4, domain);
-  u32(b, 8, EP);
-  return b;
-}
-function map(domain: number, start: bigint, end: bigint, phys: bigint, flags = 3): Uint8Array {
-  const b = new Uint8Array(36);
-  b[0] = 3;
-  u32(b, 4, domain);
-  u64(b, 8, start);
-  u64(b, 16, end);
-  u64(b, 24, phys);
-  u32(b, 32, flags);
-  return b;
-}
-function unmap(domain: number, start: bigint, end: bigint): Uint8Array {
-  const b = new Uint8Array(28);
-  b[0] = 4;
-  u32(b, 4, domain);
-  u64(b, 8, start);
-  u64(b, 16, end);
-  return b;
-}
 /** ATTACH_TABLE with an LPAE stage-1 table at `ttbr0` (T0SZ 16). */
-function attachLpae(domain: number, ttbr0: bigint): Uint8Array {
-  const b = new Uint8Array(76);
-  b[0] = 6;
-  u32(b, 4, domain);
-  u32(b, 8, EP);
-  b[28] = 1;
-  u64(b, 40, 16n);
-  u64(b, 48, ttbr0);
-  return b;
-}
+const attachLpae = (domain: number, ttbr0: bigint) => attachTable({ domain, flags: 0, format: 1, ttbr0 });
 /** Writes a 4-level LPAE table for va → pa (tables at base, base+4K, …). */
 function lpae(memory: PhysicalMemory, base: number, va: bigint, pa: bigint): void {
   const idx = [39n, 30n, 21n, 12n].map((s) => (va >> s) & 511n);

@@ -2,58 +2,9 @@ import { PhysicalMemory } from '@ioasid/core';
 import { describe, expect, it } from 'vitest';
 import { VirtioIommuDevice } from './device.js';
 import { PROFILES } from './profile.js';
+import { EP, EXT, attach, attachTable, map, status, u32, u64 } from './request-bytes.test-util.js';
 
 // Extension requests built by hand from src/spec/extension.ts's layouts.
-const EP = 0x10;
-const EXT = PROFILES.strict.features | (1n << 23n);
-const status = (w: Uint8Array) => w[w.length - 4];
-function u32(b: Uint8Array, off: number, v: number) {
-  new DataView(b.buffer).setUint32(off, v, true);
-}
-function u64(b: Uint8Array, off: number, v: bigint) {
-  new DataView(b.buffer).setBigUint64(off, v, true);
-}
-function attach(domain: number, flags = 0, extra = 0): Uint8Array {
-  const b = new Uint8Array(20);
-  b[0] = 1;
-  u32(b, 4, domain);
-  u32(b, 8, EP);
-  u32(b, 12, flags);
-  u32(b, 16, extra);
-  return b;
-}
-function map(domain: number, start: bigint, end: bigint, phys: bigint): Uint8Array {
-  const b = new Uint8Array(36);
-  b[0] = 3;
-  u32(b, 4, domain);
-  u64(b, 8, start);
-  u64(b, 16, end);
-  u64(b, 24, phys);
-  u32(b, 32, 3);
-  return b;
-}
-/** ATTACH_TABLE (76 readable bytes): domain @4, endpoint @8, flags @12, pasid @16, parent @20, ep_pasid @24, format @28, desc @32. */
-function attachTable(o: { domain: number; flags: number; pasid?: number; parent?: number; format: number; tcr?: bigint; ttbr0?: bigint; cd?: [number, number, number, bigint] }): Uint8Array {
-  const b = new Uint8Array(76);
-  b[0] = 6;
-  u32(b, 4, o.domain);
-  u32(b, 8, EP);
-  u32(b, 12, o.flags);
-  u32(b, 16, o.pasid ?? 0);
-  u32(b, 20, o.parent ?? 0);
-  b[28] = o.format;
-  if (o.format === 1) {
-    u64(b, 40, o.tcr ?? 16n);
-    u64(b, 48, o.ttbr0 ?? 0n);
-  }
-  if (o.cd) {
-    b[32] = o.cd[0];
-    b[33] = o.cd[1];
-    u32(b, 36, o.cd[2]);
-    u64(b, 40, o.cd[3]);
-  }
-  return b;
-}
 /** INVALIDATE (60 readable bytes): scope @4, flags @6, domain @8, pasid @12, virt_start @24, nr_pages @32, granule @40. */
 function invalidate(scope: number, flags: number, domain: number, pasid = 0, start = 0n, pages = 0n, granule = 12): Uint8Array {
   const b = new Uint8Array(60);
